@@ -1,0 +1,194 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ferrymigrate/ferry"
+)
+
+// runJob is the agent's live view of one claimed pipeline run.
+type runJob struct {
+	a     *Agent
+	log   *slog.Logger
+	id    string
+	mu    sync.Mutex
+	phase string
+	stats *ferry.RunStats
+	snap  *[2]string
+}
+
+func (a *Agent) runPipelineRun(ctx context.Context, r *ferry.PipelineRun) {
+	rj := &runJob{a: a, id: r.ID, log: a.log.With("pipelineRun", r.ID, "pipeline", r.PipelineName)}
+	rj.log.Info("claimed pipeline run", "state", r.State, "phase", r.Phase)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	err := rj.start(ctx)
+	var exp ferry.Exporter
+	var p *ferry.Pipeline
+	var src *ferry.Endpoint
+	if err == nil {
+		p, err = a.cfg.Store.GetPipeline(ctx, r.PipelineID)
+	}
+	if err == nil {
+		src, err = a.cfg.Store.GetEndpointByName(ctx, r.ProjectID, p.Source.ClusterName)
+	}
+	if err == nil {
+		exp, err = a.cfg.Registry.Exporter(src.Kind)
+	}
+	if err != nil {
+		rj.finish(err)
+		return
+	}
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		t := time.NewTicker(a.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := rj.flush(ctx, nil); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	fresh, gerr := a.cfg.Store.GetRun(ctx, r.ID)
+	if gerr == nil {
+		r = fresh
+	}
+	err = exp.Export(ctx, p, src, r, rj)
+	if c := context.Cause(ctx); c != nil && ctx.Err() != nil && err != nil {
+		err = c
+	}
+	cancel(nil)
+	<-hbDone
+	if a.dead.Load() {
+		return
+	}
+	rj.finish(err)
+}
+
+func (rj *runJob) update(ctx context.Context, fn func(r *ferry.PipelineRun, now time.Time) error) error {
+	if rj.a.dead.Load() {
+		return errKilled
+	}
+	_, err := rj.a.cfg.Store.UpdateRun(ctx, rj.id, func(r *ferry.PipelineRun) error {
+		if r.Lease == nil || r.Lease.AgentID != rj.a.cfg.ID {
+			return errLeaseLost
+		}
+		return fn(r, rj.a.now())
+	})
+	return err
+}
+
+func (rj *runJob) start(ctx context.Context) error {
+	return rj.update(ctx, func(r *ferry.PipelineRun, now time.Time) error {
+		r.State = ferry.RunInProgress
+		r.Error = ""
+		return nil
+	})
+}
+
+func (rj *runJob) flush(ctx context.Context, checkpoint []byte) error {
+	rj.mu.Lock()
+	phase, stats, snap := rj.phase, rj.stats, rj.snap
+	rj.stats, rj.snap = nil, nil
+	rj.mu.Unlock()
+	return rj.update(ctx, func(r *ferry.PipelineRun, now time.Time) error {
+		if phase != "" {
+			r.Phase = phase
+		}
+		if stats != nil {
+			r.Stats = *stats
+		}
+		if snap != nil {
+			r.SnapshotID, r.DatasetName = snap[0], snap[1]
+		}
+		if checkpoint != nil {
+			r.Checkpoint = checkpoint
+		}
+		if r.Lease != nil {
+			r.Lease.ExpiresAt = now.Add(rj.a.cfg.LeaseTTL)
+		}
+		return nil
+	})
+}
+
+func (rj *runJob) finish(err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if errors.Is(err, errLeaseLost) {
+		rj.log.Warn("lease lost; another agent owns the run now")
+		return
+	}
+	if ferr := rj.flush(ctx, nil); ferr != nil && !errors.Is(ferr, errLeaseLost) {
+		rj.log.Warn("final flush", "err", ferr)
+	}
+	uerr := rj.update(ctx, func(r *ferry.PipelineRun, now time.Time) error {
+		r.Lease = nil
+		if err != nil {
+			r.State = ferry.RunFailed
+			r.Error = trimError(err)
+			return nil
+		}
+		r.State = ferry.RunDone
+		return nil
+	})
+	if uerr != nil {
+		rj.log.Error("record run result", "err", uerr)
+		return
+	}
+	if err != nil {
+		rj.log.Error("pipeline run failed", "err", err)
+	} else {
+		rj.log.Info("pipeline run done")
+	}
+}
+
+func trimError(err error) string {
+	if fe := ferry.AsError(err); fe != nil {
+		return fe.Message
+	}
+	s := err.Error()
+	if len(s) > 500 {
+		s = s[:500]
+	}
+	return s
+}
+
+// ferry.RunRuntime
+
+func (rj *runJob) Phase(phase string) {
+	rj.mu.Lock()
+	rj.phase = phase
+	rj.mu.Unlock()
+}
+
+func (rj *runJob) Stats(s ferry.RunStats) {
+	rj.mu.Lock()
+	rj.stats = &s
+	rj.mu.Unlock()
+}
+
+func (rj *runJob) SetSnapshot(snapshotID, datasetName string) {
+	rj.mu.Lock()
+	rj.snap = &[2]string{snapshotID, datasetName}
+	rj.mu.Unlock()
+}
+
+func (rj *runJob) Save(ctx context.Context, checkpoint []byte) error {
+	if checkpoint == nil {
+		checkpoint = []byte{}
+	}
+	return rj.flush(ctx, checkpoint)
+}
+
+func (rj *runJob) Logger() *slog.Logger { return rj.log }

@@ -1,0 +1,541 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ferrymigrate/ferry"
+)
+
+// Options.Extra keys of a backup import (see BackupConfig).
+const (
+	extraBackupDir        = "backup_dir"
+	extraBackupBucket     = "backup_bucket"
+	extraBackupFiles      = "backup_files"
+	extraBackupFileSource = "backup_file_source"
+	extraBackupID         = "backup_id"
+	// extraAOFLoadTruncated "yes" accepts a truncated last command at the end
+	// of the last AOF file (Redis's aof-load-truncated), dropping it.
+	extraAOFLoadTruncated = "aof_load_truncated"
+)
+
+// File sources of a DCS backup import.
+const (
+	sourceBucket = "self_build_obs"
+	sourceRecord = "backup_record"
+)
+
+// fileSpec is a file a job names.
+type fileSpec struct {
+	Name string
+	Size int64 // -1: not given
+}
+
+// flexSize is a size given as a JSON number or string.
+type flexSize int64
+
+func (s *flexSize) UnmarshalJSON(b []byte) error {
+	str := strings.Trim(string(b), `"`)
+	if str == "" || str == "null" {
+		*s = -1
+		return nil
+	}
+	n, err := strconv.ParseInt(str, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("bad size %s", b)
+	}
+	*s = flexSize(n)
+	return nil
+}
+
+// parseFileSpecs reads backup_files: a JSON array of {file_name, size,
+// update_at} or a comma-separated list of names.
+func parseFileSpecs(s string) ([]fileSpec, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	var out []fileSpec
+	if strings.HasPrefix(s, "[") {
+		var files []struct {
+			FileName string    `json:"file_name"`
+			Size     *flexSize `json:"size"`
+		}
+		if err := json.Unmarshal([]byte(s), &files); err != nil {
+			return nil, ferry.FieldError("options.extra.backup_files", "not a JSON array of {\"file_name\", \"size\", \"update_at\"}: %v", err)
+		}
+		for i, f := range files {
+			n, err := cleanName(f.FileName)
+			if err != nil {
+				return nil, ferry.FieldError(fmt.Sprintf("backup_files.files[%d].file_name", i), "%v", err)
+			}
+			size := int64(-1)
+			if f.Size != nil {
+				size = int64(*f.Size)
+			}
+			out = append(out, fileSpec{Name: n, Size: size})
+		}
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		n, err := cleanName(part)
+		if err != nil {
+			return nil, ferry.FieldError("options.extra.backup_files", "%v", err)
+		}
+		out = append(out, fileSpec{Name: n, Size: -1})
+	}
+	return out, nil
+}
+
+// fileKind is what a backup file holds, from its first bytes.
+type fileKind int
+
+const (
+	kindRDB      fileKind = iota + 1 // "REDIS..." (an RDB, or an AOF with an RDB preamble)
+	kindAOF                          // RESP commands (possibly empty)
+	kindManifest                     // a Redis 7 multi-part AOF manifest
+)
+
+func (k fileKind) String() string {
+	switch k {
+	case kindRDB:
+		return "RDB"
+	case kindAOF:
+		return "AOF"
+	case kindManifest:
+		return "AOF manifest"
+	}
+	return "unknown"
+}
+
+// sniff tells a file's kind from its first bytes.
+func sniff(head []byte) (fileKind, bool) {
+	switch {
+	case len(head) == 0:
+		return kindAOF, true // an empty AOF (Redis makes empty incremental files)
+	case bytes.HasPrefix(head, []byte("REDIS")):
+		return kindRDB, true
+	case head[0] == '*' || head[0] == '#':
+		return kindAOF, true
+	case bytes.HasPrefix(head, []byte("file ")):
+		return kindManifest, true
+	}
+	return 0, false
+}
+
+// importFile is one file of an import, in the order it is applied.
+type importFile struct {
+	Name       string // path in the store
+	Size       int64
+	Want       int64    // the size the job gave (-1: none)
+	Kind       fileKind // kindRDB or kindAOF
+	RDBVersion int
+	// Part is "base" or "incr" for the files of a multi-part AOF.
+	Part string
+}
+
+// importSource is the resolved files of a job.
+type importSource struct {
+	store fileStore
+	files []importFile
+	where string // for messages: "bucket b on http://...", "backup <id> of host:port"
+}
+
+func (s *importSource) total() int64 {
+	var n int64
+	for _, f := range s.files {
+		n += f.Size
+	}
+	return n
+}
+
+func (s *importSource) label(f importFile) string { return f.Name + " in " + s.store.String() }
+
+// importLocation reads where a job's files are, without network.
+func importLocation(m *ferry.Migration) (source, id, dir, bucket string, specs []fileSpec, err error) {
+	x := m.Options.Extra
+	source, id, dir, bucket = x[extraBackupFileSource], x[extraBackupID], x[extraBackupDir], x[extraBackupBucket]
+	if specs, err = parseFileSpecs(x[extraBackupFiles]); err != nil {
+		return
+	}
+	switch source {
+	case sourceRecord:
+		if id == "" {
+			err = ferry.FieldError("backup_files.backup_id", "is mandatory when file_source is backup_record")
+		}
+		return
+	case sourceBucket:
+		if bucket == "" {
+			err = ferry.FieldError("backup_files.bucket_name", "is mandatory when file_source is self_build_obs")
+			return
+		}
+	case "":
+		if id != "" && dir == "" && bucket == "" {
+			source = sourceRecord
+			return
+		}
+		if dir == "" && bucket == "" {
+			err = ferry.FieldError("options.extra", "a backup import names its files: backup_dir (a local directory) or backup_bucket, with backup_files; or backup_id (a backup taken by ferry backups create)")
+			return
+		}
+	default:
+		err = ferry.FieldError("backup_files.file_source", "unknown value %q (self_build_obs or backup_record)", source)
+		return
+	}
+	if dir != "" && bucket != "" {
+		err = ferry.FieldError("options.extra.backup_dir", "give backup_dir or backup_bucket, not both")
+		return
+	}
+	if len(specs) == 0 {
+		err = ferry.FieldError("backup_files.files", "name the files to import")
+	}
+	return
+}
+
+func notFound(where, name string, err error) error {
+	return &ferry.Error{Code: ferry.EINVALID, Field: "backup_files.files", Reason: "BACKUP_FILE_NOT_FOUND",
+		Message: fmt.Sprintf("backup file %s not found in %s: %v", name, where, err),
+		Advice:  "check the file names, the bucket and ferry's bucket configuration"}
+}
+
+// resolve finds a job's files, expands multi-part AOF manifests and reads
+// each file's size and kind. It reads the first bytes of every file, so it
+// also checks that they are readable.
+func (e *Engine) resolve(ctx context.Context, m *ferry.Migration) (*importSource, error) {
+	source, id, dir, bucket, specs, err := importLocation(m)
+	if err != nil {
+		return nil, err
+	}
+	src := &importSource{}
+	switch {
+	case source == sourceRecord:
+		rec, store, err := e.Backups.findBackup(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		src.store = store
+		src.where = fmt.Sprintf("backup %s of %s taken %s (%s)", rec.ID, rec.Source, rec.CreatedAt.UTC().Format("2006-01-02 15:04:05"), store)
+		specs = []fileSpec{{Name: rec.File, Size: rec.Size}}
+	case dir != "":
+		if err := e.Backups.dirAllowed(dir); err != nil {
+			return nil, err
+		}
+		src.store = &dirStore{dir: dir}
+		src.where = src.store.String()
+	default:
+		if src.store, err = e.Backups.bucketStore(bucket); err != nil {
+			return nil, err
+		}
+		src.where = src.store.String()
+	}
+	for _, sp := range specs {
+		files, err := expandFile(ctx, src.store, sp)
+		if err != nil {
+			return nil, err
+		}
+		src.files = append(src.files, files...)
+	}
+	return src, nil
+}
+
+// head reads up to n bytes from the start of a file.
+func head(ctx context.Context, st fileStore, name string, n int) ([]byte, error) {
+	rc, err := st.Open(ctx, name, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	k, err := io.ReadFull(rc, b)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	return b[:k], err
+}
+
+// expandFile stats one named file; a manifest (or a directory holding one)
+// becomes its base and incremental files.
+func expandFile(ctx context.Context, st fileStore, sp fileSpec) ([]importFile, error) {
+	fi, err := st.Stat(ctx, sp.Name)
+	if err != nil {
+		if errors.Is(err, errNotFound) {
+			return nil, notFound(st.String(), sp.Name, err)
+		}
+		return nil, fmt.Errorf("stat %s in %s: %w", sp.Name, st, err)
+	}
+	if fi.Dir {
+		ents, err := st.List(ctx, sp.Name)
+		if err != nil {
+			return nil, fmt.Errorf("list %s in %s: %w", sp.Name, st, err)
+		}
+		var manifests []string
+		for _, e := range ents {
+			if !e.Dir && strings.HasSuffix(e.Name, ".manifest") {
+				manifests = append(manifests, e.Name)
+			}
+		}
+		if len(manifests) != 1 {
+			return nil, &ferry.Error{Code: ferry.EINVALID, Field: "backup_files.files", Reason: "BACKUP_FILE_NOT_FOUND",
+				Message: fmt.Sprintf("%s in %s is a directory with %d AOF manifests (*.manifest): name a file, or a Redis 7 appendonly directory with one manifest", sp.Name, st, len(manifests))}
+		}
+		return expandManifest(ctx, st, manifests[0])
+	}
+	if sp.Size >= 0 && sp.Size != fi.Size {
+		return nil, &ferry.Error{Code: ferry.EINVALID, Field: "backup_files.files", Reason: "BACKUP_FILE_CHANGED",
+			Message: fmt.Sprintf("backup file %s in %s is %d bytes, but the task says %d: it changed since the task was made", sp.Name, st, fi.Size, sp.Size),
+			Advice:  "create the task again with the file's current size"}
+	}
+	h, err := head(ctx, st, sp.Name, 9)
+	if err != nil {
+		return nil, fmt.Errorf("read %s in %s: %w", sp.Name, st, err)
+	}
+	kind, ok := sniff(h)
+	if !ok {
+		return nil, corruptFile(st.String(), sp.Name, 0, fmt.Sprintf("not an RDB file, an AOF file or an AOF manifest (it starts with %q)", h))
+	}
+	if kind == kindManifest {
+		return expandManifest(ctx, st, sp.Name)
+	}
+	f := importFile{Name: sp.Name, Size: fi.Size, Want: sp.Size, Kind: kind}
+	if kind == kindRDB && len(h) == 9 {
+		f.RDBVersion, _ = strconv.Atoi(string(h[5:9]))
+	}
+	return []importFile{f}, nil
+}
+
+// maxManifestBytes bounds a manifest read into memory.
+const maxManifestBytes = 1 << 20
+
+// manifestEntry is a line of a multi-part AOF manifest.
+type manifestEntry struct {
+	File string
+	Seq  int64
+	Type string // "b" base, "h" history, "i" incremental
+}
+
+// parseManifest reads a Redis 7 appendonly.aof.manifest: lines of
+// "file <name> seq <n> type <b|h|i>" (names may be quoted as Redis's
+// sdssplitargs reads them); '#' lines are comments. It returns the base (if
+// any) and the incremental files in seq order; history files are dropped.
+func parseManifest(b []byte) (base *manifestEntry, incr []manifestEntry, err error) {
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		args, err := splitArgs(line)
+		if err != nil {
+			return nil, nil, fmt.Errorf("line %d: %v", i+1, err)
+		}
+		if len(args)%2 != 0 {
+			return nil, nil, fmt.Errorf("line %d: odd number of fields: %q", i+1, line)
+		}
+		var e manifestEntry
+		seqSet := false
+		for j := 0; j < len(args); j += 2 {
+			switch args[j] {
+			case "file":
+				e.File = args[j+1]
+			case "seq":
+				n, err := strconv.ParseInt(args[j+1], 10, 64)
+				if err != nil {
+					return nil, nil, fmt.Errorf("line %d: bad seq %q", i+1, args[j+1])
+				}
+				e.Seq, seqSet = n, true
+			case "type":
+				e.Type = args[j+1]
+			}
+		}
+		if e.File == "" || !seqSet || e.Type == "" {
+			return nil, nil, fmt.Errorf("line %d: want file, seq and type: %q", i+1, line)
+		}
+		if strings.Contains(e.File, "/") {
+			return nil, nil, fmt.Errorf("line %d: file name %q has a '/'", i+1, e.File)
+		}
+		switch e.Type {
+		case "b":
+			if base != nil {
+				return nil, nil, fmt.Errorf("line %d: a second base file", i+1)
+			}
+			be := e
+			base = &be
+		case "i":
+			incr = append(incr, e)
+		case "h":
+		default:
+			return nil, nil, fmt.Errorf("line %d: unknown file type %q", i+1, e.Type)
+		}
+	}
+	if base == nil && len(incr) == 0 {
+		return nil, nil, errors.New("it names no base and no incremental file")
+	}
+	sort.SliceStable(incr, func(i, j int) bool { return incr[i].Seq < incr[j].Seq })
+	return base, incr, nil
+}
+
+// expandManifest resolves a manifest to its base and incremental files,
+// which are in the manifest's directory.
+func expandManifest(ctx context.Context, st fileStore, name string) ([]importFile, error) {
+	rc, err := st.Open(ctx, name, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read %s in %s: %w", name, st, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes+1))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read %s in %s: %w", name, st, err)
+	}
+	if len(b) > maxManifestBytes {
+		return nil, corruptFile(st.String(), name, maxManifestBytes, "an AOF manifest larger than 1 MiB")
+	}
+	base, incr, err := parseManifest(b)
+	if err != nil {
+		return nil, &ferry.Error{Code: ferry.EINVALID, Field: "backup_files.files", Reason: "BACKUP_FILE_CORRUPT",
+			Message: fmt.Sprintf("AOF manifest %s in %s: %v", name, st, err)}
+	}
+	dir := path.Dir(name)
+	var out []importFile
+	add := func(e manifestEntry, part string) error {
+		fn := path.Join(dir, e.File)
+		fi, err := st.Stat(ctx, fn)
+		if err != nil {
+			if errors.Is(err, errNotFound) {
+				return notFound(st.String(), fn, fmt.Errorf("named by the manifest %s", name))
+			}
+			return fmt.Errorf("stat %s in %s: %w", fn, st, err)
+		}
+		h, err := head(ctx, st, fn, 9)
+		if err != nil {
+			return fmt.Errorf("read %s in %s: %w", fn, st, err)
+		}
+		kind, ok := sniff(h)
+		if !ok || kind == kindManifest {
+			return corruptFile(st.String(), fn, 0, fmt.Sprintf("the manifest's %s file is neither an RDB nor an AOF (it starts with %q)", part, h))
+		}
+		f := importFile{Name: fn, Size: fi.Size, Want: -1, Kind: kind, Part: part}
+		if kind == kindRDB && len(h) == 9 {
+			f.RDBVersion, _ = strconv.Atoi(string(h[5:9]))
+		}
+		out = append(out, f)
+		return nil
+	}
+	if base != nil {
+		if err := add(*base, "base"); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range incr {
+		if err := add(e, "incr"); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// splitArgs splits a line as Redis's sdssplitargs does: spaces separate
+// arguments; "double quotes" take \n \r \t \b \a \\ \" and \xHH escapes;
+// 'single quotes' take \'.
+func splitArgs(line string) ([]string, error) {
+	var out []string
+	i := 0
+	for {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n') {
+			i++
+		}
+		if i >= len(line) {
+			return out, nil
+		}
+		var cur []byte
+		inq, insq := false, false
+		for done := false; !done; {
+			if i >= len(line) {
+				if inq || insq {
+					return nil, errors.New("unbalanced quotes")
+				}
+				break
+			}
+			c := line[i]
+			switch {
+			case inq:
+				switch {
+				case c == '\\' && i+3 < len(line) && line[i+1] == 'x' && isHexDigit(line[i+2]) && isHexDigit(line[i+3]):
+					v, _ := strconv.ParseUint(line[i+2:i+4], 16, 8)
+					cur = append(cur, byte(v))
+					i += 3
+				case c == '\\' && i+1 < len(line):
+					i++
+					switch line[i] {
+					case 'n':
+						cur = append(cur, '\n')
+					case 'r':
+						cur = append(cur, '\r')
+					case 't':
+						cur = append(cur, '\t')
+					case 'b':
+						cur = append(cur, '\b')
+					case 'a':
+						cur = append(cur, '\a')
+					default:
+						cur = append(cur, line[i])
+					}
+				case c == '"':
+					if i+1 < len(line) && line[i+1] != ' ' && line[i+1] != '\t' {
+						return nil, errors.New("closing quote must be followed by a space")
+					}
+					done = true
+				default:
+					cur = append(cur, c)
+				}
+			case insq:
+				switch {
+				case c == '\\' && i+1 < len(line) && line[i+1] == '\'':
+					i++
+					cur = append(cur, '\'')
+				case c == '\'':
+					if i+1 < len(line) && line[i+1] != ' ' && line[i+1] != '\t' {
+						return nil, errors.New("closing quote must be followed by a space")
+					}
+					done = true
+				default:
+					cur = append(cur, c)
+				}
+			default:
+				switch c {
+				case ' ', '\t', '\n', '\r':
+					done = true
+					continue
+				case '"':
+					inq = true
+				case '\'':
+					insq = true
+				default:
+					cur = append(cur, c)
+				}
+			}
+			i++
+		}
+		out = append(out, string(cur))
+	}
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// corruptFile is the error of a file that is not what it should be.
+func corruptFile(where, name string, off int64, msg string) error {
+	return &ferry.Error{Code: ferry.EINVALID, Field: "backup_files.files", Reason: "BACKUP_FILE_CORRUPT",
+		Message: fmt.Sprintf("backup file %s in %s is corrupt at byte offset %d: %s", name, where, off, msg),
+		Advice:  "check the file (redis-check-rdb, redis-check-aof) or import another backup"}
+}

@@ -1,0 +1,133 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ferrymigrate/ferry"
+)
+
+func TestParseManifest(t *testing.T) {
+	m := "file appendonly.aof.1.base.rdb seq 1 type b\n" +
+		"file appendonly.aof.1.incr.aof seq 1 type h\n" +
+		"# a comment\n" +
+		"file \"apx\\x41 nd.aof.3.incr.aof\" seq 3 type i\r\n" +
+		"file appendonly.aof.2.incr.aof seq 2 type i\n"
+	base, incr, err := parseManifest([]byte(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base == nil || base.File != "appendonly.aof.1.base.rdb" || len(incr) != 2 || incr[0].File != "appendonly.aof.2.incr.aof" || incr[1].File != "apxA nd.aof.3.incr.aof" {
+		t.Fatalf("base %+v incr %+v", base, incr)
+	}
+	for _, bad := range []string{
+		"file a seq 1 type b\nfile b seq 2 type b\n",
+		"file a seq x type b\n",
+		"file a seq 1\n",
+		"file a seq 1 type z\n",
+		"file ../a seq 1 type b\n",
+		"file \"a seq 1 type b\n",
+		"# nothing\n",
+	} {
+		if _, _, err := parseManifest([]byte(bad)); err == nil {
+			t.Errorf("manifest %q accepted", bad)
+		}
+	}
+}
+
+func TestSplitArgs(t *testing.T) {
+	for in, want := range map[string][]string{
+		`a b  c`:             {"a", "b", "c"},
+		`"a b" 'c d'`:        {"a b", "c d"},
+		`"\x00\n\\" 'it\'s'`: {"\x00\n\\", "it's"},
+		``:                   nil,
+	} {
+		got, err := splitArgs(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("splitArgs(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{`"abc`, `'abc`, `"a"b`} {
+		if _, err := splitArgs(bad); err == nil {
+			t.Errorf("splitArgs(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseFileSpecs(t *testing.T) {
+	got, err := parseFileSpecs(`[{"file_name":"/a/dump.rdb","size":"12","update_at":"x"},{"file_name":"b.aof","size":7},{"file_name":"c"}]`)
+	want := []fileSpec{{"a/dump.rdb", 12}, {"b.aof", 7}, {"c", -1}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v %v", got, err)
+	}
+	got, err = parseFileSpecs(" x.rdb, dir/y.aof ,")
+	if err != nil || !reflect.DeepEqual(got, []fileSpec{{"x.rdb", -1}, {"dir/y.aof", -1}}) {
+		t.Fatalf("got %+v %v", got, err)
+	}
+	for _, bad := range []string{`[{"file_name":"../etc/passwd"}]`, `[{"file_name":"a","size":-1}]`, `[`, `a,../b`} {
+		if _, err := parseFileSpecs(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestCheckImport(t *testing.T) {
+	e := New(nil)
+	e.Backups.AllowedDirs = []string{"/srv/backups"}
+	job := func(modes ferry.Modes, x map[string]string) *ferry.Migration {
+		x["mode"] = ModeBackupImport
+		return &ferry.Migration{Engine: ferry.KindRedis, Modes: modes, Options: ferry.Options{Extra: x}}
+	}
+	full := ferry.Modes{Full: true}
+	for _, tc := range []struct {
+		m    *ferry.Migration
+		want string
+	}{
+		{job(full, map[string]string{"backup_dir": "/srv/backups/x", "backup_files": "dump.rdb"}), ""},
+		{job(full, map[string]string{"backup_file_source": "backup_record", "backup_id": "abc"}), ""},
+		{job(full, map[string]string{"backup_file_source": "self_build_obs", "backup_bucket": "b", "backup_files": `[{"file_name":"d.rdb"}]`}), ""},
+		{job(full, map[string]string{"backup_dir": "/etc", "backup_files": "passwd"}), "outside"},
+		{job(full, map[string]string{"backup_dir": "rel", "backup_files": "x"}), "absolute"},
+		{job(full, map[string]string{"backup_dir": "/srv/backups"}), "name the files"},
+		{job(full, map[string]string{}), "backup_dir"},
+		{job(full, map[string]string{"backup_file_source": "backup_record"}), "backup_id"},
+		{job(full, map[string]string{"backup_file_source": "ftp", "backup_bucket": "b"}), "unknown value"},
+		{job(ferry.Modes{Full: true, Incremental: true}, map[string]string{"backup_id": "a"}), "no incremental"},
+		{job(ferry.Modes{Verify: true}, map[string]string{"backup_id": "a"}), "enable full"},
+	} {
+		err := e.Check(tc.m)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.m.Options.Extra, err, tc.want)
+		}
+	}
+}
+
+func TestDirStoreStaysInside(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.rdb"), []byte("REDIS0010"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	st := &dirStore{dir: dir}
+	ctx := context.Background()
+	if fi, err := st.Stat(ctx, "a.rdb"); err != nil || fi.Size != 9 {
+		t.Fatalf("stat: %+v %v", fi, err)
+	}
+	if _, err := st.Open(ctx, "link", 0); err == nil {
+		t.Fatal("a symlink out of the directory was followed")
+	}
+	if _, err := st.Open(ctx, "none", 0); !errors.Is(err, errNotFound) {
+		t.Fatalf("missing file: %v", err)
+	}
+	files, err := expandFile(ctx, st, fileSpec{Name: "a.rdb", Size: -1})
+	if err != nil || len(files) != 1 || files[0].Kind != kindRDB || files[0].RDBVersion != 10 {
+		t.Fatalf("expand: %+v %v", files, err)
+	}
+}

@@ -1,0 +1,527 @@
+// Package pipeline exports snapshots of a MySQL-family table or a MongoDB
+// collection as datasets of Apache Parquet files, for ferry's pipelines.
+//
+// A run goes through three phases:
+//
+//   - SNAPSHOT: a consistent read point of the source (MySQL: START
+//     TRANSACTION WITH CONSISTENT SNAPSHOT and its binlog position;
+//     MongoDB: a snapshot read at a cluster time where the server has
+//     them). Ferry names it with a 24-hex snapshotId and records it, the
+//     dataset name and the sink in the run's checkpoint.
+//   - EXPORT: rows/documents stream (never the whole table in memory) into
+//     Parquet files in a staging area: hive-style partition directories
+//     (name=value/...) in partitionFields order, EXCLUDE transformations
+//     applied, row groups flushed at Config.RowGroupBytes of buffered
+//     values, a new part file past Config.FileBytes, zstd (or snappy)
+//     pages.
+//   - INGESTION: the manifest (_manifest.json: files, rows, bytes, schema,
+//     snapshot) is written and the dataset published atomically: a local
+//     dataset is renamed from <root>/.staging/NAME to <root>/NAME in one
+//     rename; an S3 dataset becomes visible when its manifest, written
+//     last, exists (only datasets with a manifest are listed or read).
+//
+// A run that fails removes its staging area; one interrupted (the agent
+// killed, its lease lost) leaves it to the next attempt, which discards it
+// (the checkpoint names it) before it starts again from a new snapshot.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/ferrymigrate/ferry"
+)
+
+// Config configures the exporters.
+type Config struct {
+	// Dir is the default dataset directory (<data-dir>/datasets): a
+	// pipeline without sink.location writes to Dir/<projectId>/<dataset>.
+	Dir string
+	// AllowedDirs are further local directories a pipeline's sink.location
+	// may name (Dir is always allowed).
+	AllowedDirs []string
+	// S3 is the S3-compatible server of s3://bucket/prefix locations.
+	S3 *S3Config
+	// RowGroupBytes: a row group is flushed when its buffered values reach
+	// this size (default 16 MiB).
+	RowGroupBytes int64
+	// FileBytes: a file is closed after the row group that takes it past
+	// this size (default 256 MiB).
+	FileBytes int64
+	// MaxOpenFiles bounds the partition files open at once (default 16).
+	MaxOpenFiles int
+	// BufferBytes bounds the values buffered in the row groups of all open
+	// files together (default 32 MiB): past it the largest row group is
+	// flushed.
+	BufferBytes int64
+	// Compression: zstd (default), snappy or none.
+	Compression string
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+	// OnProgress, if set, is called every 1,024 rows of an export (tests).
+	OnProgress func(ctx context.Context, run *ferry.PipelineRun, rows int64)
+}
+
+func (c *Config) defaults() {
+	if c.RowGroupBytes <= 0 {
+		c.RowGroupBytes = 16 << 20
+	}
+	if c.FileBytes <= 0 {
+		c.FileBytes = 256 << 20
+	}
+	if c.MaxOpenFiles <= 0 {
+		c.MaxOpenFiles = 16
+	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = 32 << 20
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Dir != "" {
+		if abs, err := filepath.Abs(c.Dir); err == nil {
+			c.Dir = abs
+		}
+	}
+}
+
+// source reads one kind of data store.
+type source interface {
+	check(p *ferry.Pipeline, ep *ferry.Endpoint) error
+	// open connects and takes the snapshot.
+	open(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endpoint, excluded map[string]bool) (reader, error)
+}
+
+type reader interface {
+	// position is what the checkpoint and manifest record of the read
+	// point; consistency says how consistent it is.
+	position() (pos map[string]any, consistency string)
+	// schema is the root group (exclusions applied).
+	schema(ctx context.Context) (*col, error)
+	// each streams the records to fn.
+	each(ctx context.Context, fn func(rec record) error) error
+	close()
+}
+
+// Exporter is a ferry.Exporter for one source kind.
+type Exporter struct {
+	kind ferry.EngineKind
+	cfg  Config
+	src  source
+	s3mu sync.Mutex
+	s3   *minio.Client
+}
+
+// NewMySQL returns the exporter of MySQL-family tables.
+func NewMySQL(cfg Config) *Exporter {
+	cfg.defaults()
+	return &Exporter{kind: ferry.KindMySQL, cfg: cfg, src: &mysqlSource{}}
+}
+
+// NewMongo returns the exporter of MongoDB collections.
+func NewMongo(cfg Config) *Exporter {
+	cfg.defaults()
+	return &Exporter{kind: ferry.KindMongoDB, cfg: cfg, src: &mongoSource{}}
+}
+
+// Kind implements ferry.Exporter.
+func (e *Exporter) Kind() ferry.EngineKind { return e.kind }
+
+// Check implements ferry.Exporter (no network).
+func (e *Exporter) Check(p *ferry.Pipeline, ep *ferry.Endpoint) error {
+	if ep.Kind != e.kind {
+		return ferry.FieldError("source.clusterName", "endpoint %q is %s, not %s", ep.Name, ep.Kind, e.kind)
+	}
+	if _, err := codecOf(e.cfg.Compression); err != nil {
+		return err
+	}
+	if _, err := e.sinkFor(p.ProjectID, p.Sink.Location); err != nil {
+		return err
+	}
+	for i, f := range p.Sink.PartitionFields {
+		for _, t := range p.Transformations {
+			if t.Field == f.FieldName {
+				return ferry.FieldError(fmt.Sprintf("sink.partitionFields[%d].fieldName", i), "%q is excluded by a transformation", f.FieldName)
+			}
+		}
+	}
+	return e.src.check(p, ep)
+}
+
+// checkpoint is a run's resume record.
+type checkpoint struct {
+	Attempt     int            `json:"attempt"`
+	SnapshotID  string         `json:"snapshotId"`
+	DatasetName string         `json:"datasetName"`
+	Location    string         `json:"location"`
+	SnapshotAt  time.Time      `json:"snapshotAt"`
+	Position    map[string]any `json:"position,omitempty"`
+	Consistency string         `json:"consistency,omitempty"`
+	Published   bool           `json:"published,omitempty"`
+}
+
+// Manifest describes a published dataset (_manifest.json).
+type Manifest struct {
+	Format          string         `json:"format"` // parquet
+	Version         int            `json:"version"`
+	DatasetName     string         `json:"datasetName"`
+	ProjectID       string         `json:"groupId"`
+	PipelineID      string         `json:"pipelineId"`
+	PipelineName    string         `json:"pipelineName"`
+	RunID           string         `json:"pipelineRunId"`
+	SourceKind      string         `json:"sourceKind"`
+	ClusterName     string         `json:"clusterName"`
+	DatabaseName    string         `json:"databaseName"`
+	CollectionName  string         `json:"collectionName"`
+	SnapshotID      string         `json:"snapshotId"`
+	SnapshotAt      time.Time      `json:"snapshotAt"`
+	Position        map[string]any `json:"position,omitempty"`
+	Consistency     string         `json:"consistency,omitempty"`
+	Compression     string         `json:"compression"`
+	PartitionFields []string       `json:"partitionFields,omitempty"`
+	Excluded        []string       `json:"excludedFields,omitempty"`
+	Schema          []SchemaField  `json:"schema"`
+	Files           []FileInfo     `json:"files"`
+	Rows            int64          `json:"rows"`
+	Bytes           int64          `json:"bytes"`
+	CreatedAt       time.Time      `json:"createdAt"`
+}
+
+// DatasetName renders the seed's dataset name:
+// v1$<kind>$snapshot$<cluster>$<db>$<collection>$<yyyymmddThhmmssZ>.
+func DatasetName(kind ferry.EngineKind, cluster, db, coll string, at time.Time) string {
+	return strings.Join([]string{"v1", string(kind), "snapshot", cluster, db, coll, at.UTC().Format("20060102T150405Z")}, "$")
+}
+
+func parseCheckpoint(b []byte) (*checkpoint, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var c checkpoint
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("run checkpoint: %w", err)
+	}
+	return &c, nil
+}
+
+// Export implements ferry.Exporter.
+func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endpoint, run *ferry.PipelineRun, rt ferry.RunRuntime) error {
+	log := rt.Logger()
+	prev, err := parseCheckpoint(run.Checkpoint)
+	if err != nil {
+		return err
+	}
+	loc := p.Sink.Location
+	attempt := 1
+	if prev != nil {
+		loc = prev.Location
+		attempt = prev.Attempt + 1
+	}
+	sk, err := e.sinkFor(run.ProjectID, loc)
+	if err != nil {
+		return err
+	}
+	if prev != nil && prev.DatasetName != "" {
+		// An earlier attempt: if it published, the run is done; else
+		// discard what it left.
+		if b, ok, err := sk.published(ctx, prev.DatasetName); err != nil {
+			return err
+		} else if ok {
+			var m Manifest
+			if err := json.Unmarshal(b, &m); err == nil && m.RunID == run.ID {
+				rt.SetSnapshot(prev.SnapshotID, prev.DatasetName)
+				rt.Phase(ferry.PhaseIngestion)
+				rt.Stats(ferry.RunStats{NumDocs: m.Rows, BytesExported: m.Bytes})
+				log.Info("dataset was published by an earlier attempt", "dataset", prev.DatasetName)
+				return nil
+			}
+		}
+		if err := sk.discard(ctx, prev.DatasetName); err != nil {
+			return fmt.Errorf("discard the earlier attempt's files: %w", err)
+		}
+		log.Info("discarded the unpublished files of an earlier attempt", "dataset", prev.DatasetName, "attempt", prev.Attempt)
+	}
+
+	// SNAPSHOT
+	rt.Phase(ferry.PhaseSnapshot)
+	rt.Stats(ferry.RunStats{})
+	excluded := map[string]bool{}
+	var excludedList []string
+	for _, t := range p.Transformations {
+		if t.Type == "EXCLUDE" {
+			excluded[t.Field] = true
+			excludedList = append(excludedList, t.Field)
+		}
+	}
+	rd, err := e.src.open(ctx, p, ep, excluded)
+	if err != nil {
+		return err
+	}
+	defer rd.close()
+	at := e.cfg.Now().UTC().Truncate(time.Second)
+	name := DatasetName(e.kind, p.Source.ClusterName, p.Source.DatabaseName, p.Source.CollectionName, at)
+	for i := 0; ; i++ {
+		_, ok, err := sk.published(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if i == 100 {
+			return fmt.Errorf("dataset names %s and the next 100 seconds are taken", name)
+		}
+		at = at.Add(time.Second) // names are unique per second
+		name = DatasetName(e.kind, p.Source.ClusterName, p.Source.DatabaseName, p.Source.CollectionName, at)
+	}
+	snapID := run.SnapshotID
+	if snapID == "" || attempt > 1 {
+		snapID = ferry.NewID()
+	}
+	pos, consistency := rd.position()
+	cp := checkpoint{Attempt: attempt, SnapshotID: snapID, DatasetName: name, Location: loc, SnapshotAt: at, Position: pos, Consistency: consistency}
+	rt.SetSnapshot(snapID, name)
+	if err := e.save(ctx, rt, &cp); err != nil {
+		return err
+	}
+	log.Info("pipeline snapshot taken", "snapshotId", snapID, "dataset", name, "sink", sk.String(), "position", pos, "consistency", consistency)
+
+	// EXPORT
+	rt.Phase(ferry.PhaseExport)
+	root, err := rd.schema(ctx)
+	if err != nil {
+		return err
+	}
+	parts, err := partitionCols(root, p.Sink.PartitionFields)
+	if err != nil {
+		return err
+	}
+	st, err := sk.stage(ctx, name)
+	if err != nil {
+		return err
+	}
+	w, err := newDatasetWriter(st, root, &e.cfg, map[string]string{"ferry.snapshotId": snapID, "ferry.datasetName": name})
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		w.abort()
+		if ctx.Err() == nil {
+			// A failure (not an interruption): remove the files now.
+			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if derr := sk.discard(dctx, name); derr != nil {
+				log.Warn("discard staging", "err", derr)
+			}
+		}
+		return err
+	}
+	names := make([]string, len(parts))
+	vals := make([]string, len(parts))
+	nulls := make([]bool, len(parts))
+	for i, pc := range parts {
+		names[i] = pc.col.Name
+	}
+	err = rd.each(ctx, func(rec record) error {
+		dir := ""
+		var pm map[string]string
+		if len(parts) > 0 {
+			pm = make(map[string]string, len(parts))
+			for i, pc := range parts {
+				v, _ := rec[pc.index].(parquet.Value)
+				if rec[pc.index] == nil || v.IsNull() {
+					nulls[i], vals[i] = true, ""
+				} else {
+					nulls[i], vals[i] = false, pc.col.text(v)
+					pm[names[i]] = vals[i]
+				}
+			}
+			dir = partitionDir(names, vals, nulls)
+		}
+		if err := w.write(ctx, dir, pm, rec); err != nil {
+			return err
+		}
+		if w.rows&1023 == 0 {
+			rt.Stats(ferry.RunStats{NumDocs: w.rows, BytesExported: w.written.Load()})
+			if e.cfg.OnProgress != nil {
+				e.cfg.OnProgress(ctx, run, w.rows)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := w.close(); err != nil {
+		return fail(err)
+	}
+	rt.Stats(ferry.RunStats{NumDocs: w.rows, BytesExported: w.written.Load()})
+
+	// INGESTION
+	rt.Phase(ferry.PhaseIngestion)
+	m := Manifest{Format: "parquet", Version: 1, DatasetName: name, ProjectID: run.ProjectID, PipelineID: p.ID, PipelineName: p.Name,
+		RunID: run.ID, SourceKind: string(e.kind), ClusterName: p.Source.ClusterName, DatabaseName: p.Source.DatabaseName,
+		CollectionName: p.Source.CollectionName, SnapshotID: snapID, SnapshotAt: at, Position: pos, Consistency: consistency,
+		Compression: compressionName(e.cfg.Compression), Excluded: excludedList, Files: w.files, Rows: w.rows, CreatedAt: e.cfg.Now().UTC()}
+	if m.Files == nil {
+		m.Files = []FileInfo{}
+	}
+	for _, pc := range parts {
+		m.PartitionFields = append(m.PartitionFields, pc.col.Name)
+	}
+	for _, f := range root.Fields {
+		m.Schema = append(m.Schema, describe(f))
+	}
+	for _, f := range w.files {
+		m.Bytes += f.Bytes
+	}
+	mb, err := json.MarshalIndent(&m, "", "  ")
+	if err != nil {
+		return fail(err)
+	}
+	if err := st.publish(ctx, mb); err != nil {
+		return fail(err)
+	}
+	rt.Stats(ferry.RunStats{NumDocs: m.Rows, BytesExported: m.Bytes})
+	cp.Published = true
+	if err := e.save(ctx, rt, &cp); err != nil {
+		log.Warn("save checkpoint after publishing", "err", err)
+	}
+	log.Info("dataset published", "dataset", name, "rows", m.Rows, "bytes", m.Bytes, "files", len(m.Files))
+	return nil
+}
+
+func compressionName(c string) string {
+	if c == "" {
+		return "zstd"
+	}
+	return strings.ToLower(c)
+}
+
+func (e *Exporter) save(ctx context.Context, rt ferry.RunRuntime, cp *checkpoint) error {
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	return rt.Save(ctx, b)
+}
+
+type partCol struct {
+	index int
+	col   *col
+}
+
+// partitionCols resolves the partition fields (ordered) to top-level leaf
+// columns.
+func partitionCols(root *col, fields []ferry.PartitionField) ([]partCol, error) {
+	fs := append([]ferry.PartitionField(nil), fields...)
+	sortPartitionFields(fs)
+	var out []partCol
+	for _, f := range fs {
+		found := false
+		for i, c := range root.Fields {
+			if c.Name == f.FieldName {
+				if c.Leaf == nil {
+					return nil, &ferry.Error{Code: ferry.EINVALID, Field: "sink.partitionFields", Reason: "INVALID_PARTITION_FIELD",
+						Message: fmt.Sprintf("partition field %q is a document or an array, not a value", f.FieldName)}
+				}
+				out = append(out, partCol{index: i, col: c})
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, &ferry.Error{Code: ferry.EINVALID, Field: "sink.partitionFields", Reason: "INVALID_PARTITION_FIELD",
+				Message: fmt.Sprintf("partition field %q is not a field of the source", f.FieldName)}
+		}
+	}
+	return out, nil
+}
+
+func sortPartitionFields(fs []ferry.PartitionField) {
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].Order < fs[j-1].Order; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+}
+
+// DeleteDataset implements ferry.Exporter: it removes the run's published
+// dataset (and anything an unpublished attempt left).
+func (e *Exporter) DeleteDataset(ctx context.Context, p *ferry.Pipeline, run *ferry.PipelineRun) error {
+	cp, err := parseCheckpoint(run.Checkpoint)
+	if err != nil {
+		return err
+	}
+	loc, name := p.Sink.Location, run.DatasetName
+	if cp != nil {
+		loc = cp.Location
+		if name == "" {
+			name = cp.DatasetName
+		}
+	}
+	if name == "" {
+		return nil
+	}
+	if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
+		return fmt.Errorf("bad dataset name %q", name)
+	}
+	sk, err := e.sinkFor(run.ProjectID, loc)
+	if err != nil {
+		return err
+	}
+	if err := sk.remove(ctx, name); err != nil {
+		return err
+	}
+	return sk.discard(ctx, name)
+}
+
+// Datasets lists the published datasets of a project's default location
+// or of location.
+func (e *Exporter) Datasets(ctx context.Context, projectID, location string) ([]string, error) {
+	sk, err := e.sinkFor(projectID, location)
+	if err != nil {
+		return nil, err
+	}
+	return sk.list(ctx)
+}
+
+// ReadManifest returns a published dataset's manifest.
+func (e *Exporter) ReadManifest(ctx context.Context, projectID, location, name string) (*Manifest, error) {
+	sk, err := e.sinkFor(projectID, location)
+	if err != nil {
+		return nil, err
+	}
+	b, ok, err := sk.published(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errors.New("dataset " + name + " is not published")
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
