@@ -6,16 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"regexp"
-	"strconv"
 	"strings"
-	"time"
 
-	gomysqlpkg "github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/replication"
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/ferrymigrate/ferry"
@@ -57,509 +50,6 @@ func (cp *incrCheckpoint) fromMarker(rt ferry.StepRuntime, mk marker, side strin
 		cp.Ops = mk.Ops
 	}
 	cp.FromMarker++
-}
-
-// syncer is one run of the incremental step.
-//
-// The same code runs both directions: forward (incremental: the source's
-// binlog applied to the target) and reverse (reverse_incremental: the
-// target's binlog applied to the source). In the syncer, "src" is always
-// the side whose binlog is read and "dst" the side written to.
-type syncer struct {
-	e       *Engine
-	m       *ferry.Migration
-	rt      ferry.StepRuntime
-	log     *slog.Logger
-	f       *filter
-	ep      *ferry.Endpoint // the endpoint whose binlog is read
-	reverse bool
-	src     *sql.DB
-	dst     *sql.DB
-	srcSrv  server
-	ap      *applier
-	cp      *incrCheckpoint
-	tables  map[string]*table // by read-side db.table; nil entries: not moved
-
-	// loop guard: markerID names this direction's marker row and DDL tag;
-	// guardID the other direction's, whose transactions and DDL are skipped.
-	markerID, guardID string
-	skipTx            bool   // the open transaction is the other direction's
-	guardThread       uint32 // the connection of the other direction's DDL
-	txOps             int    // row changes of the open source transaction staged
-
-	// stream state
-	file      string
-	readPos   pos  // end of the last event read
-	inTx      bool // inside a source transaction
-	lastGTID  string
-	pendPos   pos   // end of the last source transaction in the open target transaction
-	pendTime  int64 // its event time
-	pendTxns  int64
-	pendOps   int64
-	dirty     bool // pendPos not yet committed
-	applied   bool // something was applied in this run
-	lastSave  time.Time
-	lastEvent int64
-}
-
-// incremental replicates the binlog until cutover.
-func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
-	f, err := newFilter(m)
-	if err != nil {
-		return err
-	}
-	src, err := openDB(&m.Source, false, 1)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := openDB(&m.Target, true, 2)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	srcSrv, err := detect(ctx, src)
-	if err != nil {
-		return unreachable("source", &m.Source, err)
-	}
-	if err := ensureMeta(ctx, dst); err != nil {
-		return fmt.Errorf("target %s: %w", metaDB, err)
-	}
-	cp, err := decodeJSON[incrCheckpoint](rt.Checkpoint())
-	if err != nil {
-		return err
-	}
-	if cp == nil {
-		cp = &incrCheckpoint{}
-		full, err := decodeJSON[fullCheckpoint](nil)
-		if s := m.Step(ferry.StepFull); s != nil {
-			full, err = decodeJSON[fullCheckpoint](s.Checkpoint)
-		}
-		if err != nil {
-			return err
-		}
-		if full != nil && !full.Snapshot.IsZero() {
-			cp.Pos = full.Snapshot
-			for id, st := range full.Tables {
-				if st.Since != nil {
-					if cp.Since == nil {
-						cp.Since = map[string]pos{}
-					}
-					cp.Since[id] = *st.Since
-				}
-			}
-		} else {
-			if cp.Pos, err = masterPos(ctx, src, srcSrv); err != nil {
-				return err
-			}
-		}
-		cp.EventTime = time.Now().Unix()
-	} else {
-		cp.Resumes++
-	}
-	// Exactly once: the target's marker is committed with the rows; when
-	// it is ahead of the stored checkpoint, the rows up to it are there.
-	mk, err := readMarker(ctx, dst, markerID(m, false))
-	if err != nil {
-		return fmt.Errorf("read %s.checkpoint on the target: %w", metaDB, err)
-	}
-	cp.fromMarker(rt, mk, "target")
-	s := &syncer{e: e, m: m, rt: rt, log: rt.Logger(), f: f, ep: &m.Source, src: src, dst: dst, srcSrv: srcSrv, cp: cp,
-		ap: newApplier(dst, m.ID, !srcSrv.MariaDB, e.batchRows()), tables: map[string]*table{},
-		markerID: markerID(m, false), guardID: markerID(m, true)}
-	s.ap.guard = m.Modes.ReverseIncremental
-	b, _ := json.Marshal(cp)
-	if err := rt.Save(ctx, b); err != nil {
-		return err
-	}
-	return s.run(ctx)
-}
-
-type evOrErr struct {
-	ev  *replication.BinlogEvent
-	err error
-}
-
-func (s *syncer) run(ctx context.Context) error {
-	side := "source"
-	if s.reverse {
-		side = "target"
-	}
-	host, portS, err := net.SplitHostPort(s.ep.Addrs[0])
-	if err != nil {
-		return ferry.FieldError(side+".addrs", "bad address %q", s.ep.Addrs[0])
-	}
-	port, _ := strconv.Atoi(portS)
-	cfg := replication.BinlogSyncerConfig{
-		ServerID:                serverID(s.markerID),
-		Flavor:                  s.srcSrv.Flavor(),
-		Host:                    host,
-		Port:                    uint16(port),
-		User:                    s.ep.Username,
-		Password:                s.ep.Password,
-		Charset:                 "utf8mb4",
-		TLSConfig:               tlsConfig(s.ep),
-		HeartbeatPeriod:         time.Second,
-		ReadTimeout:             30 * time.Second,
-		TimestampStringLocation: time.UTC,
-		MaxReconnectAttempts:    3,
-		Logger:                  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	start := s.cp.Pos
-	bs, streamer, first, err := s.open(ctx, cfg, start)
-	if err != nil {
-		return err
-	}
-	defer bs.Close()
-	s.file, s.readPos, s.pendPos, s.pendTime = start.File, start, start, s.cp.EventTime
-	s.lastGTID = start.GTID
-	s.log.Info("binlog stream started", "side", side, "pos", start.String(), "serverId", cfg.ServerID, "flavor", cfg.Flavor)
-	if s.reverse {
-		s.rt.Message(fmt.Sprintf("reverse sync: applying the target's changes to the source, from the target's binlog position %s", start))
-	} else {
-		s.rt.Message(fmt.Sprintf("replicating the binlog from %s", start))
-	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	evs := make(chan evOrErr, 256)
-	evs <- evOrErr{first, nil}
-	go func() {
-		for {
-			ev, err := streamer.GetEvent(ctx)
-			select {
-			case evs <- evOrErr{ev, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	defer s.ap.rollback()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	var cutTarget *pos
-	cutover := s.rt.Cutover()
-	if s.reverse {
-		// Reverse sync runs until the job is released (ctx ends); the job
-		// has been cut over already.
-		cutover = nil
-	}
-	startRun := time.Now()
-	startOps := s.cp.Ops
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-cutover:
-			cutover = nil
-			p, err := masterPos(ctx, s.src, s.srcSrv)
-			if err != nil {
-				return fmt.Errorf("cutover: %w", err)
-			}
-			cutTarget = &p
-			s.log.Info("cutover: draining to the source's position", "target", p.String(), "at", s.readPos.String())
-			s.rt.Message(fmt.Sprintf("cutover: applying up to the source's position %s", p))
-		case x := <-evs:
-			if x.err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("binlog stream: %w", x.err)
-			}
-			if err := s.handle(ctx, x.ev); err != nil {
-				return err
-			}
-			// Commit when the stream pauses or the transaction grew large.
-			if s.dirty && !s.inTx && (len(evs) == 0 || s.pendOps >= 5000 || s.pendTxns >= 2000) {
-				if err := s.commit(ctx); err != nil {
-					return err
-				}
-			}
-			continue
-		case <-tick.C:
-		}
-		if s.dirty && !s.inTx {
-			if err := s.commit(ctx); err != nil {
-				return err
-			}
-		}
-		if !s.inTx && !s.dirty && len(evs) == 0 {
-			// Nothing pending: what was read is applied.
-			if s.readPos.compare(s.cp.Pos) > 0 {
-				s.cp.Pos = s.readPos
-			}
-		}
-		if time.Since(s.lastSave) >= time.Second {
-			if err := s.save(ctx, startRun, startOps); err != nil {
-				return err
-			}
-		}
-		if cutTarget != nil && !s.inTx && !s.dirty && s.cp.Pos.compare(*cutTarget) >= 0 {
-			s.cp.EventTime = time.Now().Unix()
-			s.rt.Lag(0, time.Now())
-			if err := s.save(ctx, startRun, startOps); err != nil {
-				return err
-			}
-			s.rt.Message(fmt.Sprintf("cutover: the target holds every change up to the source's position %s (%d changes in %d transactions, %d DDL applied)", cutTarget, s.cp.Ops, s.cp.Txns, s.cp.DDLs))
-			return nil
-		}
-	}
-}
-
-// open starts the binlog stream at start and reads its first event. A
-// restarted step's previous connection can stay registered on the server
-// under the same server_id for a moment after it closed (MariaDB refuses the
-// new one with error 4052 until the old dump thread notices): it retries
-// for a while then.
-func (s *syncer) open(ctx context.Context, cfg replication.BinlogSyncerConfig, start pos) (*replication.BinlogSyncer, *replication.BinlogStreamer, *replication.BinlogEvent, error) {
-	for attempt := 0; ; attempt++ {
-		bs := replication.NewBinlogSyncer(cfg)
-		streamer, err := bs.StartSync(gomysqlpkg.Position{Name: start.File, Pos: start.Pos})
-		if err != nil {
-			bs.Close()
-			return nil, nil, nil, fmt.Errorf("start binlog stream at %s: %w", start, err)
-		}
-		first, err := streamer.GetEvent(ctx)
-		if err == nil {
-			return bs, streamer, first, nil
-		}
-		bs.Close()
-		if ctx.Err() != nil {
-			return nil, nil, nil, ctx.Err()
-		}
-		var me *gomysqlpkg.MyError
-		sameID := (errors.As(err, &me) && me.Code == 4052) || strings.Contains(err.Error(), "same server_uuid/server_id")
-		if !sameID || attempt >= 30 {
-			return nil, nil, nil, fmt.Errorf("binlog stream: %w", err)
-		}
-		if attempt == 0 {
-			s.log.Info("the server still holds this job's previous binlog connection; waiting for it to go", "serverId", cfg.ServerID)
-		}
-		select {
-		case <-time.After(500 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, nil, nil, ctx.Err()
-		}
-	}
-}
-
-func (s *syncer) save(ctx context.Context, startRun time.Time, startOps int64) error {
-	s.lastSave = time.Now()
-	b, err := json.Marshal(s.cp)
-	if err != nil {
-		return err
-	}
-	rate := float64(s.cp.Ops-startOps) / time.Since(startRun).Seconds()
-	s.rt.Progress(ferry.Counters{Ops: s.cp.Ops, Done: s.cp.Ops, Unit: "rows", RatePerSec: rate}, 0)
-	return s.rt.Save(ctx, b)
-}
-
-// commit commits the open target transaction with the position marker.
-func (s *syncer) commit(ctx context.Context) error {
-	if err := s.ap.commit(ctx, s.pendPos, s.pendTime, s.cp.Ops+s.pendOps); err != nil {
-		return err
-	}
-	s.cp.Pos, s.cp.EventTime = s.pendPos, s.pendTime
-	s.cp.Ops += s.pendOps
-	s.cp.Txns += s.pendTxns
-	s.pendOps, s.pendTxns, s.dirty = 0, 0, false
-	now := time.Now()
-	lag := now.Sub(time.Unix(s.pendTime, 0))
-	if lag < 0 {
-		lag = 0
-	}
-	s.rt.Lag(lag, time.Unix(s.pendTime, 0))
-	return nil
-}
-
-func (s *syncer) table(ctx context.Context, db, name string) (*table, error) {
-	id := db + "." + name
-	if t, ok := s.tables[id]; ok {
-		return t, nil
-	}
-	if !s.f.table(db, name) {
-		s.tables[id] = nil
-		return nil, nil
-	}
-	t := &table{DB: db, Name: name}
-	t.TDB, t.TName = s.f.target(db, name)
-	// The target's copy has the table's shape at this point of the stream
-	// (DDL is applied in order).
-	probe := &table{DB: t.TDB, Name: t.TName}
-	if err := loadColumns(ctx, s.dst, map[string]*table{probe.DB + "." + probe.Name: probe}); err != nil {
-		return nil, err
-	}
-	if len(probe.Cols) == 0 {
-		from, to := s.sides()
-		return nil, &ferry.Error{Code: ferry.EINVALID, Reason: strings.ToUpper(to) + "_TABLE_MISSING",
-			Message: fmt.Sprintf("the %s's binlog changes %s but the %s has no table %s", from, id, to, t.dst()),
-			Advice:  "run the job with the schema step, or create the table on the " + to}
-	}
-	t.Cols, t.Key, t.KeyName = probe.Cols, probe.Key, probe.KeyName
-	s.tables[id] = t
-	return t, nil
-}
-
-func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent) error {
-	h := ev.Header
-	end := pos{File: s.file, Pos: h.LogPos, GTID: s.lastGTID}
-	if h.Timestamp != 0 {
-		s.lastEvent = int64(h.Timestamp)
-	}
-	switch e := ev.Event.(type) {
-	case *replication.RotateEvent:
-		s.file = string(e.NextLogName)
-		s.readPos = pos{File: s.file, Pos: uint32(e.Position), GTID: s.lastGTID}
-		return nil
-	case *replication.MariadbGTIDEvent:
-		s.lastGTID = e.GTID.String()
-		s.inTx = !e.IsStandalone()
-		s.skipTx, s.txOps = false, 0
-	case *replication.GTIDEvent:
-		if g, err := e.GTIDNext(); err == nil {
-			s.lastGTID = g.String()
-		}
-		s.skipTx, s.txOps = false, 0
-	case *replication.QueryEvent:
-		q := strings.TrimSpace(string(e.Query))
-		switch strings.ToUpper(q) {
-		case "BEGIN":
-			s.inTx = true
-			s.skipTx, s.txOps = false, 0
-		case "COMMIT":
-			s.endTx(end)
-		default:
-			if err := s.query(ctx, string(e.Schema), q, end, e.SlaveProxyID); err != nil {
-				return err
-			}
-			s.inTx = false
-		}
-	case *replication.XIDEvent:
-		end.GTID = s.lastGTID
-		s.endTx(end)
-	case *replication.RowsEvent:
-		if err := s.rows(ctx, h, e, end); err != nil {
-			return err
-		}
-	case *replication.HeartbeatEvent:
-		if !s.inTx && !s.dirty {
-			now := time.Now()
-			s.cp.EventTime = now.Unix()
-			s.rt.Lag(0, now)
-		}
-		return nil
-	}
-	if h.LogPos != 0 {
-		s.readPos = end
-	}
-	return nil
-}
-
-func (s *syncer) endTx(end pos) {
-	if s.skipTx {
-		s.cp.Guarded++
-		s.skipTx = false
-	}
-	s.txOps = 0
-	s.inTx = false
-	s.pendPos, s.pendTime = end, s.lastEvent
-	s.pendTxns++
-	s.dirty = true
-}
-
-func (s *syncer) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent, end pos) error {
-	if e.Table == nil {
-		return nil
-	}
-	db, name := string(e.Table.Schema), string(e.Table.Table)
-	if db == metaDB && name == "checkpoint" {
-		return s.guard(e)
-	}
-	if s.skipTx {
-		return nil // a transaction of the job's other direction
-	}
-	t, err := s.table(ctx, db, name)
-	if err != nil || t == nil {
-		return err
-	}
-	if since, ok := s.cp.Since[t.id()]; ok {
-		if end.compare(since) <= 0 {
-			return nil // already in the target's copy of this key-less table
-		}
-	}
-	for _, r := range e.Rows {
-		if len(r) != len(t.Cols) {
-			return &ferry.Error{Code: ferry.EINVALID, Reason: "SCHEMA_MISMATCH",
-				Message: fmt.Sprintf("a binlog row of %s has %d columns but the target's %s has %d", t.id(), len(r), t.dst(), len(t.Cols)),
-				Advice:  "the table was altered outside the binlog ferry reads: make the target's table match the source's"}
-		}
-	}
-	if err := s.ap.begin(ctx); err != nil {
-		return err
-	}
-	switch h.EventType {
-	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2:
-		for _, r := range e.Rows {
-			if err := s.ap.insert(ctx, t, r); err != nil {
-				return err
-			}
-		}
-		s.pendOps += int64(len(e.Rows))
-	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2:
-		for i := 0; i+1 < len(e.Rows); i += 2 {
-			if err := s.ap.update(ctx, t, e.Rows[i], e.Rows[i+1]); err != nil {
-				return err
-			}
-		}
-		s.pendOps += int64(len(e.Rows) / 2)
-	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2:
-		for _, r := range e.Rows {
-			if err := s.ap.delete(ctx, t, r); err != nil {
-				return err
-			}
-		}
-		s.pendOps += int64(len(e.Rows))
-	default:
-		return &ferry.Error{Code: ferry.EINVALID, Reason: "UNSUPPORTED_EVENT", Message: fmt.Sprintf("binlog event %s on %s is not supported", h.EventType, t.id())}
-	}
-	s.txOps += len(e.Rows)
-	s.applied = true
-	return nil
-}
-
-// guard is the loop guard's check of a row event of ferry_meta.checkpoint:
-// a transaction that writes the marker row of the job's other direction is
-// that direction's own write (ferry's applier bumps the row first thing in
-// every transaction of a job with reverse sync) and is skipped whole.
-func (s *syncer) guard(e *replication.RowsEvent) error {
-	found := false
-	for _, r := range e.Rows {
-		if len(r) <= metaColJobID || !sameID(r[metaColJobID], s.guardID) {
-			continue
-		}
-		found = true
-		if len(r) > metaColDDLThread {
-			// An update's after image comes last: the connection of the
-			// other direction's next DDL.
-			s.guardThread = uint32(toUint(r[metaColDDLThread]))
-		}
-	}
-	switch {
-	case !found:
-		return nil
-	case !s.inTx:
-		s.cp.Guarded++
-	case s.txOps > 0:
-		return &ferry.Error{Code: ferry.EINVALID, Reason: "LOOP_GUARD",
-			Message: fmt.Sprintf("a transaction in the binlog writes ferry's marker %q after %d row changes: it is ferry's own write but its changes were not recognised in time", s.guardID, s.txOps),
-			Advice:  "a ferry older than the loop guard wrote it; resume the job from a position after that transaction"}
-	default:
-		s.skipTx = true
-	}
-	return nil
 }
 
 func toUint(v any) uint64 {
@@ -661,8 +151,8 @@ func (s *syncer) query(ctx context.Context, schema, q string, end pos, thread ui
 		// DDL the job's other direction applied: tagged, or run on the
 		// connection its marker announced (the server rewrites some
 		// statements, DROP TABLE for one, without the tag).
-		s.cp.Guarded++
-		return s.idleTx(end)
+		s.cur = nil
+		return s.dispatch(ctx, &txn{end: end, eventTime: s.lastEv, guarded: true})
 	}
 	stmt := strings.TrimSpace(reComments.ReplaceAllString(q, ""))
 	// Names are read from the statement without its comments ("DROP TABLE
@@ -733,11 +223,9 @@ func (s *syncer) query(ctx context.Context, schema, q string, end pos, thread ui
 				Advice:  "apply the same change to the " + to + "'s table by hand, then resume the job from a checkpoint after it (or move the table without a rename)"}
 		}
 	}
-	// Apply what is pending first, then the DDL on its own.
-	if s.dirty || s.ap.tx != nil {
-		if err := s.commit(ctx); err != nil {
-			return err
-		}
+	// Apply what is pending first, then the DDL on its own (a barrier).
+	if err := s.drain(ctx); err != nil {
+		return err
 	}
 	out := stmt
 	for from, to := range s.f.dbRen {
@@ -760,7 +248,7 @@ func (s *syncer) query(ctx context.Context, schema, q string, end pos, thread ui
 			return fmt.Errorf("%s: USE %s: %w", to, s.f.targetDB(schema), err)
 		}
 	}
-	if err := execDDL(ctx, conn, s.markerID, s.ap.guard, out); err != nil {
+	if err := execDDL(ctx, conn, s.markerID, s.guard, out); err != nil {
 		var me *gomysql.MySQLError
 		tolerated := errors.As(err, &me) && !s.applied && alreadyApplied[me.Number]
 		if !tolerated {
@@ -773,9 +261,16 @@ func (s *syncer) query(ctx context.Context, schema, q string, end pos, thread ui
 	s.applied = true
 	s.cp.DDLs++
 	s.tables = map[string]*table{} // re-read shapes from the target
+	s.uniq = map[*table][][]int{}
 	s.log.Info("applied DDL", "ddl", out, "pos", end.String())
 	s.rt.Message(fmt.Sprintf("applied DDL at %s: %.120s", end, out))
-	return s.idleTx(end)
+	s.cur = nil
+	if err := s.dispatch(ctx, &txn{end: end, eventTime: s.lastEv, ddl: true}); err != nil {
+		return err
+	}
+	// Record the position after the DDL at once: a restart does not run
+	// it again.
+	return s.writeMark(ctx)
 }
 
 // sides names the side whose binlog is read and the side written to.
@@ -790,11 +285,10 @@ func (s *syncer) sides() (from, to string) {
 // position was not recorded yet.
 var alreadyApplied = map[uint16]bool{1050: true, 1051: true, 1060: true, 1061: true, 1091: true, 1007: true, 1008: true, 1146: true, 1054: true}
 
-// idleTx records a statement outside any row transaction as applied.
+// idleTx records a statement outside any row transaction as passed.
 func (s *syncer) idleTx(end pos) error {
-	s.pendPos, s.pendTime = end, s.lastEvent
-	s.dirty = true
-	return nil
+	s.cur = nil
+	return s.dispatch(context.Background(), &txn{end: end, eventTime: s.lastEv})
 }
 
 // cutoverCheckpoint is what the cutover step persists.
@@ -871,7 +365,8 @@ func (e *Engine) cutover(ctx context.Context, m *ferry.Migration, rt ferry.StepR
 		}
 		n++
 	}
-	if _, err := conn.ExecContext(ctx, "DELETE FROM "+qname(metaDB, "checkpoint")+" WHERE job_id = ?", markerID(m, false)); err != nil {
+	id := markerID(m, false)
+	if _, err := conn.ExecContext(ctx, "DELETE FROM "+qname(metaDB, "checkpoint")+" WHERE job_id = ? OR (job_id >= ? AND job_id < ?)", id, id+"#", id+"$"); err != nil {
 		var me *gomysql.MySQLError
 		if !errors.As(err, &me) || me.Number != 1146 {
 			return fmt.Errorf("target: remove the marker: %w", err)

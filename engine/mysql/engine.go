@@ -81,6 +81,9 @@ type Engine struct {
 	ChunkRows int
 	// BatchRows bounds the rows of one multi-row statement (default 500).
 	BatchRows int
+	// ApplyWorkers is the number of connections that apply the binlog in
+	// parallel in the incremental steps (default 8).
+	ApplyWorkers int
 }
 
 // New returns the MySQL-family engine.

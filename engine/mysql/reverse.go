@@ -39,7 +39,7 @@ func (e *Engine) reverse(ctx context.Context, m *ferry.Migration, rt ferry.StepR
 		return err
 	}
 	defer rd.Close()
-	wr, err := openDB(&m.Source, true, 2)
+	wr, err := openDB(&m.Source, true, e.applyWorkers()+1)
 	if err != nil {
 		return err
 	}
@@ -86,10 +86,9 @@ func (e *Engine) reverse(ctx context.Context, m *ferry.Migration, rt ferry.StepR
 		return fmt.Errorf("read %s.checkpoint on the source: %w", metaDB, err)
 	}
 	cp.fromMarker(rt, mk, "source")
-	ap := newApplier(wr, id, !rdSrv.MariaDB, e.batchRows())
-	ap.guard, ap.side = true, "source"
 	s := &syncer{e: e, m: m, rt: rt, log: rt.Logger(), f: f.reversed(), ep: &m.Target, reverse: true, src: rd, dst: wr, srcSrv: rdSrv, cp: cp,
-		ap: ap, tables: map[string]*table{}, markerID: id, guardID: markerID(m, false)}
+		tables: map[string]*table{}, uniq: map[*table][][]int{}, workers: e.applyWorkers(), batch: e.batchRows(),
+		json: !rdSrv.MariaDB, side: "source", guard: true, markerID: id, guardID: markerID(m, false)}
 	b, _ := json.Marshal(cp)
 	if err := rt.Save(ctx, b); err != nil {
 		return err
