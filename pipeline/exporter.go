@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -58,8 +59,15 @@ type Config struct {
 	// FileBytes: a file is closed after the row group that takes it past
 	// this size (default 256 MiB).
 	FileBytes int64
-	// MaxOpenFiles bounds the partition files open at once (default 16).
+	// MaxOpenFiles bounds the partition files open at once, all writers
+	// together (default 16).
 	MaxOpenFiles int
+	// Writers is the number of goroutines encoding Parquet (default
+	// GOMAXPROCS, at most 4); the source is read by one more.
+	Writers int
+	// PageBytes is the page buffer of each column of an open file
+	// (default 256 KiB).
+	PageBytes int
 	// BufferBytes bounds the values buffered in the row groups of all open
 	// files together (default 32 MiB): past it the largest row group is
 	// flushed.
@@ -82,6 +90,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxOpenFiles <= 0 {
 		c.MaxOpenFiles = 16
+	}
+	if c.Writers <= 0 {
+		c.Writers = min(4, runtime.GOMAXPROCS(0))
+	}
+	if c.PageBytes <= 0 {
+		c.PageBytes = 256 << 10
 	}
 	if c.BufferBytes <= 0 {
 		c.BufferBytes = 32 << 20
@@ -106,14 +120,26 @@ type source interface {
 	open(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endpoint, excluded map[string]bool) (reader, error)
 }
 
+// converter turns a raw record into a Parquet row appended to row: the
+// values of every leaf column in schema order with their levels and column
+// indexes set (Dremel striping).
+type converter func(fields [][]byte, row parquet.Row) (parquet.Row, error)
+
 type reader interface {
 	// position is what the checkpoint and manifest record of the read
 	// point; consistency says how consistent it is.
 	position() (pos map[string]any, consistency string)
 	// schema is the root group (exclusions applied).
 	schema(ctx context.Context) (*col, error)
-	// each streams the records to fn.
-	each(ctx context.Context, fn func(rec record) error) error
+	// each streams the raw records to fn (a MySQL row's column values as
+	// text, nil for NULL; a MongoDB document's BSON): fields point into the
+	// reader's buffers, valid only during the call.
+	each(ctx context.Context, fn func(fields [][]byte) error) error
+	// converter returns a converter of raw records (one per goroutine).
+	converter() converter
+	// partKey appends to key the raw partition values of a record: equal
+	// keys, equal partitions.
+	partKey(fields [][]byte, parts []partCol, key []byte) []byte
 	close()
 }
 
@@ -314,12 +340,13 @@ func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endp
 	if err != nil {
 		return err
 	}
-	w, err := newDatasetWriter(st, root, &e.cfg, map[string]string{"ferry.snapshotId": snapID, "ferry.datasetName": name})
+	w, err := newDatasetWriter(st, root, &e.cfg, e.cfg.Writers, map[string]string{"ferry.snapshotId": snapID, "ferry.datasetName": name})
 	if err != nil {
 		return err
 	}
+	fl := newFlow(ctx, w, rd, parts)
 	fail := func(err error) error {
-		w.abort()
+		fl.abort()
 		if ctx.Err() == nil {
 			// A failure (not an interruption): remove the files now.
 			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -330,35 +357,20 @@ func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endp
 		}
 		return err
 	}
-	names := make([]string, len(parts))
-	vals := make([]string, len(parts))
-	nulls := make([]bool, len(parts))
-	for i, pc := range parts {
-		names[i] = pc.col.Name
-	}
-	err = rd.each(ctx, func(rec record) error {
-		dir := ""
-		var pm map[string]string
-		if len(parts) > 0 {
-			pm = make(map[string]string, len(parts))
-			for i, pc := range parts {
-				v, _ := rec[pc.index].(parquet.Value)
-				if rec[pc.index] == nil || v.IsNull() {
-					nulls[i], vals[i] = true, ""
-				} else {
-					nulls[i], vals[i] = false, pc.col.text(v)
-					pm[names[i]] = vals[i]
-				}
-			}
-			dir = partitionDir(names, vals, nulls)
-		}
-		if err := w.write(ctx, dir, pm, rec); err != nil {
+	err = rd.each(ctx, func(fields [][]byte) error {
+		if err := fl.add(fields); err != nil {
 			return err
 		}
-		if w.rows&1023 == 0 {
-			rt.Stats(ferry.RunStats{NumDocs: w.rows, BytesExported: w.written.Load()})
+		if fl.read&1023 == 0 {
 			if e.cfg.OnProgress != nil {
-				e.cfg.OnProgress(ctx, run, w.rows)
+				// Tests: the stats are exact at the hook.
+				if err := fl.sync(); err != nil {
+					return err
+				}
+			}
+			rt.Stats(ferry.RunStats{NumDocs: w.rows.Load(), BytesExported: w.written.Load()})
+			if e.cfg.OnProgress != nil {
+				e.cfg.OnProgress(ctx, run, fl.read)
 			}
 			if err := ctx.Err(); err != nil {
 				return err
@@ -372,17 +384,22 @@ func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endp
 	if err != nil {
 		return fail(err)
 	}
-	if err := w.close(); err != nil {
+	if err := fl.finish(); err != nil {
 		return fail(err)
 	}
-	rt.Stats(ferry.RunStats{NumDocs: w.rows, BytesExported: w.written.Load()})
+	rows := w.rows.Load()
+	if rows != fl.read {
+		return fail(fmt.Errorf("wrote %d rows of %d read", rows, fl.read))
+	}
+	files := w.finished()
+	rt.Stats(ferry.RunStats{NumDocs: rows, BytesExported: w.written.Load()})
 
 	// INGESTION
 	rt.Phase(ferry.PhaseIngestion)
 	m := Manifest{Format: "parquet", Version: 1, DatasetName: name, ProjectID: run.ProjectID, PipelineID: p.ID, PipelineName: p.Name,
 		RunID: run.ID, SourceKind: string(e.kind), ClusterName: p.Source.ClusterName, DatabaseName: p.Source.DatabaseName,
 		CollectionName: p.Source.CollectionName, SnapshotID: snapID, SnapshotAt: at, Position: pos, Consistency: consistency,
-		Compression: compressionName(e.cfg.Compression), Excluded: excludedList, Files: w.files, Rows: w.rows, CreatedAt: e.cfg.Now().UTC()}
+		Compression: compressionName(e.cfg.Compression), Excluded: excludedList, Files: files, Rows: rows, CreatedAt: e.cfg.Now().UTC()}
 	if m.Files == nil {
 		m.Files = []FileInfo{}
 	}
@@ -392,7 +409,7 @@ func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endp
 	for _, f := range root.Fields {
 		m.Schema = append(m.Schema, describe(f))
 	}
-	for _, f := range w.files {
+	for _, f := range files {
 		m.Bytes += f.Bytes
 	}
 	mb, err := json.MarshalIndent(&m, "", "  ")

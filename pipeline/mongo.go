@@ -402,12 +402,13 @@ func (r *mongoReader) schema(ctx context.Context) (*col, error) {
 	return root, nil
 }
 
-func (r *mongoReader) each(ctx context.Context, fn func(rec record) error) error {
+func (r *mongoReader) each(ctx context.Context, fn func(fields [][]byte) error) error {
 	if _, err := r.spill.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
 	br := bufio.NewReaderSize(r.spill, 1<<20)
 	var buf []byte
+	fields := make([][]byte, 1)
 	for n := int64(0); n < r.docs; n++ {
 		var hdr [4]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
@@ -425,13 +426,38 @@ func (r *mongoReader) each(ctx context.Context, fn func(rec record) error) error
 		if _, err := io.ReadFull(br, buf[4:]); err != nil {
 			return fmt.Errorf("spill: %w", err)
 		}
-		rec, err := docRecord(bson.Raw(buf), r.index, r.convs)
-		if err != nil {
-			return err
-		}
-		if err := fn(rec); err != nil {
+		fields[0] = buf
+		if err := fn(fields); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (r *mongoReader) converter() converter {
+	rb := newRowBuilder(r.rootCol)
+	return func(fields [][]byte, row parquet.Row) (parquet.Row, error) {
+		rec, err := docRecord(bson.Raw(fields[0]), r.index, r.convs)
+		if err != nil {
+			return row, err
+		}
+		return rb.build(rec, row), nil
+	}
+}
+
+// partKey: the partition fields' BSON types and bytes (missing and null
+// alike).
+func (r *mongoReader) partKey(fields [][]byte, parts []partCol, key []byte) []byte {
+	doc := bson.Raw(fields[0])
+	for _, pc := range parts {
+		v, err := doc.LookupErr(pc.col.Name)
+		if err != nil || v.Type == bson.TypeNull {
+			key = append(key, 0)
+			continue
+		}
+		key = append(key, 1, byte(v.Type))
+		key = binary.AppendUvarint(key, uint64(len(v.Value)))
+		key = append(key, v.Value...)
+	}
+	return key
 }

@@ -109,6 +109,7 @@ type mysqlColumn struct {
 	scale     int
 	binary    bool // character set binary (or a binary type)
 	conv      func(b []byte) (parquet.Value, bool)
+	def       int // definition level of a value (1 if the column is OPTIONAL)
 }
 
 type mysqlReader struct {
@@ -118,7 +119,6 @@ type mysqlReader struct {
 	excluded  map[string]bool
 	pos       map[string]any
 	cols      []*mysqlColumn
-	zeroDates int64
 	log       func(msg string, args ...any)
 }
 
@@ -232,6 +232,9 @@ func (r *mysqlReader) schema(ctx context.Context) (*col, error) {
 		c.nullable = null == "YES"
 		c.binary = charset == "binary" || charset == ""
 		cc := r.mapColumn(&c)
+		if cc.Optional {
+			c.def = 1
+		}
 		r.cols = append(r.cols, &c)
 		root.Fields = append(root.Fields, cc)
 	}
@@ -263,8 +266,8 @@ func (r *mysqlReader) mapColumn(c *mysqlColumn) *col {
 			out.Leaf = parquet.Uint(bits)
 			if bits == 64 {
 				c.conv = func(b []byte) (parquet.Value, bool) {
-					u, err := strconv.ParseUint(string(b), 10, 64)
-					return parquet.Int64Value(int64(u)), err == nil
+					u, ok := parseUint(b, 64)
+					return parquet.Int64Value(int64(u)), ok
 				}
 				out.Text = func(v parquet.Value) string { return strconv.FormatUint(uint64(v.Int64()), 10) }
 				return
@@ -274,19 +277,19 @@ func (r *mysqlReader) mapColumn(c *mysqlColumn) *col {
 		}
 		if bits <= 32 && !(c.unsigned && bits == 32) {
 			c.conv = func(b []byte) (parquet.Value, bool) {
-				n, err := strconv.ParseInt(string(b), 10, 32)
-				return parquet.Int32Value(int32(n)), err == nil
+				n, ok := parseInt(b, 32)
+				return parquet.Int32Value(int32(n)), ok
 			}
 		} else if bits == 32 { // unsigned int: stored in INT32 bits
 			c.conv = func(b []byte) (parquet.Value, bool) {
-				n, err := strconv.ParseUint(string(b), 10, 32)
-				return parquet.Int32Value(int32(uint32(n))), err == nil
+				n, ok := parseUint(b, 32)
+				return parquet.Int32Value(int32(uint32(n))), ok
 			}
 			out.Text = func(v parquet.Value) string { return strconv.FormatUint(uint64(uint32(v.Int32())), 10) }
 		} else {
 			c.conv = func(b []byte) (parquet.Value, bool) {
-				n, err := strconv.ParseInt(string(b), 10, 64)
-				return parquet.Int64Value(n), err == nil
+				n, ok := parseInt(b, 64)
+				return parquet.Int64Value(n), ok
 			}
 		}
 	}
@@ -302,8 +305,8 @@ func (r *mysqlReader) mapColumn(c *mysqlColumn) *col {
 	case "year":
 		out.Leaf = parquet.Int(16)
 		c.conv = func(b []byte) (parquet.Value, bool) {
-			n, err := strconv.ParseInt(string(b), 10, 32)
-			return parquet.Int32Value(int32(n)), err == nil
+			n, ok := parseInt(b, 32)
+			return parquet.Int32Value(int32(n)), ok
 		}
 	case "decimal", "numeric":
 		p, s := c.precision, c.scale
@@ -311,12 +314,18 @@ func (r *mysqlReader) mapColumn(c *mysqlColumn) *col {
 		case p <= 9:
 			out.Leaf = parquet.Decimal(s, p, parquet.Int32Type)
 			c.conv = func(b []byte) (parquet.Value, bool) {
+				if n, ok := parseDecimal64(b, s); ok {
+					return parquet.Int32Value(int32(n)), true
+				}
 				u, ok := unscaled(b, s)
 				return parquet.Int32Value(int32(u.Int64())), ok
 			}
 		case p <= 18:
 			out.Leaf = parquet.Decimal(s, p, parquet.Int64Type)
 			c.conv = func(b []byte) (parquet.Value, bool) {
+				if n, ok := parseDecimal64(b, s); ok {
+					return parquet.Int64Value(n), true
+				}
 				u, ok := unscaled(b, s)
 				return parquet.Int64Value(u.Int64()), ok
 			}
@@ -358,22 +367,16 @@ func (r *mysqlReader) mapColumn(c *mysqlColumn) *col {
 		out.Leaf = parquet.Date()
 		out.Optional = true
 		c.conv = func(b []byte) (parquet.Value, bool) {
-			t, err := time.Parse("2006-01-02", string(b))
-			if err != nil {
-				return parquet.Value{}, false
-			}
-			return parquet.Int32Value(int32(t.Sub(epochDay).Hours() / 24)), true
+			d, ok := parseDateDays(b)
+			return parquet.Int32Value(d), ok
 		}
 		out.Text = func(v parquet.Value) string { return epochDay.AddDate(0, 0, int(v.Int32())).Format("2006-01-02") }
 	case "datetime", "timestamp":
 		out.Leaf = parquet.TimestampAdjusted(parquet.Microsecond, true)
 		out.Optional = true
 		c.conv = func(b []byte) (parquet.Value, bool) {
-			t, err := time.Parse("2006-01-02 15:04:05.999999", string(b))
-			if err != nil {
-				return parquet.Value{}, false
-			}
-			return parquet.Int64Value(t.UnixMicro()), true
+			us, ok := parseDateTimeMicros(b)
+			return parquet.Int64Value(us), ok
 		}
 		out.Text = func(v parquet.Value) string {
 			return time.UnixMicro(v.Int64()).UTC().Format("2006-01-02T15:04:05.999999Z")
@@ -464,7 +467,7 @@ func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``")
 
 // each streams the table in the snapshot transaction (text protocol: the
 // driver reads row by row from the socket, nothing is buffered).
-func (r *mysqlReader) each(ctx context.Context, fn func(rec record) error) error {
+func (r *mysqlReader) each(ctx context.Context, fn func(fields [][]byte) error) error {
 	names := make([]string, len(r.cols))
 	for i, c := range r.cols {
 		names[i] = quoteIdent(c.name)
@@ -480,30 +483,53 @@ func (r *mysqlReader) each(ctx context.Context, fn func(rec record) error) error
 	for i := range raw {
 		dest[i] = &raw[i]
 	}
-	rec := make(record, len(r.cols))
+	fields := make([][]byte, len(raw))
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		for i, c := range r.cols {
-			if raw[i] == nil {
-				rec[i] = nil
-				continue
-			}
-			v, ok := c.conv(raw[i])
-			if !ok {
-				if c.dataType == "date" || c.dataType == "datetime" || c.dataType == "timestamp" {
-					r.zeroDates++
-					rec[i] = nil
-					continue
-				}
-				return fmt.Errorf("column %s: cannot convert %q (%s)", c.name, raw[i], c.colType)
-			}
-			rec[i] = v
+		for i, b := range raw {
+			fields[i] = b
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(fields); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+func (r *mysqlReader) converter() converter {
+	return func(fields [][]byte, row parquet.Row) (parquet.Row, error) {
+		for i, c := range r.cols {
+			if fields[i] == nil {
+				row = append(row, parquet.Value{}.Level(0, 0, i))
+				continue
+			}
+			v, ok := c.conv(fields[i])
+			if !ok {
+				if c.dataType == "date" || c.dataType == "datetime" || c.dataType == "timestamp" {
+					// A zero date ('0000-00-00'): null.
+					row = append(row, parquet.Value{}.Level(0, 0, i))
+					continue
+				}
+				return row, fmt.Errorf("column %s: cannot convert %q (%s)", c.name, fields[i], c.colType)
+			}
+			row = append(row, v.Level(0, c.def, i))
+		}
+		return row, nil
+	}
+}
+
+func (r *mysqlReader) partKey(fields [][]byte, parts []partCol, key []byte) []byte {
+	for _, pc := range parts {
+		b := fields[pc.index]
+		if b == nil {
+			key = append(key, 0)
+			continue
+		}
+		key = append(key, 1)
+		key = binary.AppendUvarint(key, uint64(len(b)))
+		key = append(key, b...)
+	}
+	return key
 }

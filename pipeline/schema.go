@@ -133,6 +133,7 @@ func newRowBuilder(root *col) *rowBuilder {
 // null/missing.
 type record []any
 
+// build appends rec's striped values to row.
 func (b *rowBuilder) build(rec record, row parquet.Row) parquet.Row {
 	for i := range b.cols {
 		b.cols[i] = b.cols[i][:0]
@@ -144,7 +145,6 @@ func (b *rowBuilder) build(rec record, row parquet.Row) parquet.Row {
 		}
 		b.put(f, v, 0, 0, 0)
 	}
-	row = row[:0]
 	for _, c := range b.cols {
 		row = append(row, c...)
 	}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
@@ -23,31 +25,39 @@ type FileInfo struct {
 	RowGroups int               `json:"rowGroups"`
 }
 
-// datasetWriter writes records into Parquet files of a stage: one open file
-// per partition (at most maxOpen at once, the least recently used closed
-// first), a new part when a file reaches fileBytes, a row group flushed when
-// its buffered values reach rowGroupBytes. Memory is bounded by about
-// maxOpen × rowGroupBytes whatever the source's size.
+// datasetWriter writes rows into Parquet files of a stage. It has one or
+// more partWriters, each run by its own goroutine (see flow) and owning its
+// own files: one open file per partition (at most maxOpen at once per
+// writer, the least recently used closed first), a new part when a file
+// reaches fileBytes, a row group flushed when its buffered values reach
+// rowGroupBytes. Memory is bounded by about the writers' budget (the values
+// buffered in open row groups) plus one page buffer per column of each open
+// file, whatever the source's size.
 type datasetWriter struct {
 	stage         stage
 	schema        *parquet.Schema
-	root          *col
 	codec         compress.Codec
 	rowGroupBytes int64
 	fileBytes     int64
-	maxOpen       int
-	budget        int64 // buffered values of all open files
 	kv            map[string]string
-	buffered      int64
+	opts          []parquet.WriterOption
 
-	open    map[string]*partFile
-	clock   int64
+	mu      sync.Mutex
 	parts   map[string]int // next part number per partition
 	files   []FileInfo
-	rows    int64
+	rows    atomic.Int64 // rows written, all writers
 	written atomic.Int64 // bytes of closed row groups, all files
-	builder *rowBuilder
-	row     parquet.Row
+	writers []*partWriter
+}
+
+// partWriter is one writer goroutine's set of open files.
+type partWriter struct {
+	d        *datasetWriter
+	open     map[string]*partFile
+	clock    int64
+	maxOpen  int
+	budget   int64 // buffered values of this writer's open files
+	buffered int64
 }
 
 type partFile struct {
@@ -78,7 +88,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func codecOf(name string) (compress.Codec, error) {
 	switch strings.ToLower(name) {
 	case "", "zstd":
-		return &zstd.Codec{Level: zstd.SpeedDefault}, nil
+		return &zstd.Codec{Level: zstd.SpeedFastest}, nil
 	case "snappy":
 		return &snappy.Codec{}, nil
 	case "none", "uncompressed":
@@ -87,16 +97,31 @@ func codecOf(name string) (compress.Codec, error) {
 	return nil, fmt.Errorf("compression %q: want zstd, snappy or none", name)
 }
 
-func newDatasetWriter(st stage, root *col, cfg *Config, kv map[string]string) (*datasetWriter, error) {
+func newDatasetWriter(st stage, root *col, cfg *Config, writers int, kv map[string]string) (*datasetWriter, error) {
 	codec, err := codecOf(cfg.Compression)
 	if err != nil {
 		return nil, err
 	}
-	w := &datasetWriter{stage: st, root: root, codec: codec, kv: kv,
-		rowGroupBytes: cfg.RowGroupBytes, fileBytes: cfg.FileBytes, maxOpen: cfg.MaxOpenFiles, budget: cfg.BufferBytes,
-		open: map[string]*partFile{}, parts: map[string]int{}}
-	w.builder = newRowBuilder(root)
+	root.index()
+	w := &datasetWriter{stage: st, codec: codec, kv: kv, rowGroupBytes: cfg.RowGroupBytes, fileBytes: cfg.FileBytes,
+		parts: map[string]int{}}
 	w.schema = parquet.NewSchema("record", root.node())
+	w.opts = []parquet.WriterOption{w.schema, parquet.CreatedBy("ferry", "1", "pipeline"),
+		parquet.PageBufferSize(cfg.PageBytes), parquet.MaxRowsPerRowGroup(1 << 30), parquet.DataPageStatistics(true)}
+	if codec != nil {
+		w.opts = append(w.opts, parquet.Compression(codec))
+	}
+	for k, v := range kv {
+		w.opts = append(w.opts, parquet.KeyValueMetadata(k, v))
+	}
+	if writers < 1 {
+		writers = 1
+	}
+	maxOpen := max(1, (cfg.MaxOpenFiles+writers-1)/writers)
+	for range writers {
+		w.writers = append(w.writers, &partWriter{d: w, open: map[string]*partFile{}, maxOpen: maxOpen,
+			budget: max(cfg.RowGroupBytes, cfg.BufferBytes/int64(writers))})
+	}
 	return w, nil
 }
 
@@ -146,8 +171,9 @@ func hiveUnescape(s string) string {
 	return u
 }
 
-// write adds one record to the file of its partition (dir).
-func (w *datasetWriter) write(ctx context.Context, dir string, part map[string]string, rec record) error {
+// write adds rows (all of partition dir, raw size bytes of values) to the
+// file of their partition.
+func (w *partWriter) write(ctx context.Context, dir string, part map[string]string, rows []parquet.Row, size int64) error {
 	f := w.open[dir]
 	if f == nil {
 		if len(w.open) >= w.maxOpen {
@@ -162,29 +188,19 @@ func (w *datasetWriter) write(ctx context.Context, dir string, part map[string]s
 	}
 	w.clock++
 	f.used = w.clock
-	w.row = w.builder.build(rec, w.row)
-	if _, err := f.pw.WriteRows([]parquet.Row{w.row}); err != nil {
+	if _, err := f.pw.WriteRows(rows); err != nil {
 		return fmt.Errorf("parquet: %w", err)
 	}
-	f.info.Rows++
-	w.rows++
-	var add int64
-	for _, v := range w.row {
-		switch v.Kind() {
-		case parquet.ByteArray, parquet.FixedLenByteArray:
-			add += int64(len(v.ByteArray())) + 4
-		default:
-			add += 8
-		}
-	}
-	f.buffered += add
-	w.buffered += add
-	if f.buffered >= w.rowGroupBytes {
+	f.info.Rows += int64(len(rows))
+	w.d.rows.Add(int64(len(rows)))
+	f.buffered += size
+	w.buffered += size
+	if f.buffered >= w.d.rowGroupBytes {
 		return w.flush(f)
 	}
 	if w.buffered >= w.budget {
-		// Over the memory budget of all open files: flush the largest
-		// row group (partitioned datasets).
+		// Over the memory budget of this writer's open files: flush the
+		// largest row group (partitioned datasets).
 		big := f
 		for _, o := range w.open {
 			if o.buffered > big.buffered {
@@ -197,43 +213,38 @@ func (w *datasetWriter) write(ctx context.Context, dir string, part map[string]s
 }
 
 // flush ends f's row group, and f itself past fileBytes.
-func (w *datasetWriter) flush(f *partFile) error {
+func (w *partWriter) flush(f *partFile) error {
 	if err := f.pw.Flush(); err != nil {
 		return fmt.Errorf("parquet: %w", err)
 	}
 	f.info.RowGroups++
 	w.buffered -= f.buffered
 	f.buffered = 0
-	if f.cw.c >= w.fileBytes {
+	if f.cw.c >= w.d.fileBytes {
 		return w.closeFile(f)
 	}
 	return nil
 }
 
-func (w *datasetWriter) newFile(ctx context.Context, dir string, part map[string]string) (*partFile, error) {
-	n := w.parts[dir]
-	w.parts[dir] = n + 1
+func (w *partWriter) newFile(ctx context.Context, dir string, part map[string]string) (*partFile, error) {
+	d := w.d
+	d.mu.Lock()
+	n := d.parts[dir]
+	d.parts[dir] = n + 1
+	d.mu.Unlock()
 	path := fmt.Sprintf("%spart-%05d.parquet", dir, n)
-	out, err := w.stage.create(ctx, path)
+	out, err := d.stage.create(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	f := &partFile{key: dir, dir: dir, part: part, w: out, info: FileInfo{Path: path, Partition: part}}
-	f.cw = &countingWriter{w: out, n: &w.written}
-	opts := []parquet.WriterOption{w.schema, parquet.CreatedBy("ferry", "1", "pipeline"),
-		parquet.PageBufferSize(256 << 10), parquet.MaxRowsPerRowGroup(1 << 30), parquet.DataPageStatistics(true)}
-	if w.codec != nil {
-		opts = append(opts, parquet.Compression(w.codec))
-	}
-	for k, v := range w.kv {
-		opts = append(opts, parquet.KeyValueMetadata(k, v))
-	}
-	f.pw = parquet.NewWriter(f.cw, opts...)
+	f.cw = &countingWriter{w: out, n: &d.written}
+	f.pw = parquet.NewWriter(f.cw, d.opts...)
 	w.open[dir] = f
 	return f, nil
 }
 
-func (w *datasetWriter) closeLRU() error {
+func (w *partWriter) closeLRU() error {
 	var lru *partFile
 	for _, f := range w.open {
 		if lru == nil || f.used < lru.used {
@@ -243,7 +254,7 @@ func (w *datasetWriter) closeLRU() error {
 	return w.closeFile(lru)
 }
 
-func (w *datasetWriter) closeFile(f *partFile) error {
+func (w *partWriter) closeFile(f *partFile) error {
 	delete(w.open, f.key)
 	w.buffered -= f.buffered
 	if f.buffered > 0 || f.info.RowGroups == 0 {
@@ -257,12 +268,14 @@ func (w *datasetWriter) closeFile(f *partFile) error {
 		return err
 	}
 	f.info.Bytes = f.cw.c
-	w.files = append(w.files, f.info)
+	w.d.mu.Lock()
+	w.d.files = append(w.d.files, f.info)
+	w.d.mu.Unlock()
 	return nil
 }
 
-// close finishes every open file.
-func (w *datasetWriter) close() error {
+// close finishes every open file of w.
+func (w *partWriter) close() error {
 	for len(w.open) > 0 {
 		if err := w.closeLRU(); err != nil {
 			return err
@@ -272,9 +285,18 @@ func (w *datasetWriter) close() error {
 }
 
 // abort closes the open files without finishing them.
-func (w *datasetWriter) abort() {
+func (w *partWriter) abort() {
 	for k, f := range w.open {
 		f.w.Close()
 		delete(w.open, k)
 	}
+}
+
+// finished returns the files written, in path order.
+func (w *datasetWriter) finished() []FileInfo {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := append([]FileInfo(nil), w.files...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
 }
