@@ -113,13 +113,13 @@ type mysqlColumn struct {
 }
 
 type mysqlReader struct {
-	db        *sql.DB
-	conn      *sql.Conn
-	p         *ferry.Pipeline
-	excluded  map[string]bool
-	pos       map[string]any
-	cols      []*mysqlColumn
-	log       func(msg string, args ...any)
+	db       *sql.DB
+	conn     *sql.Conn
+	p        *ferry.Pipeline
+	excluded map[string]bool
+	pos      map[string]any
+	cols     []*mysqlColumn
+	log      func(msg string, args ...any)
 }
 
 func (s *mysqlSource) open(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endpoint, excluded map[string]bool) (reader, error) {
