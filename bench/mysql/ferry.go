@@ -42,11 +42,13 @@ type incrResult struct {
 	appliedPerSec float64 // over the load and the catch-up after it
 	maxLag        int64   // seconds, as ferry reported while the load ran
 	catchUp       time.Duration
+	heartbeat     string // the lag measured outside ferry (incr.go)
 }
 
 func (r *incrResult) print() {
 	fmt.Printf("ferry incremental: %.0f changes/s applied (%d in %s) while sysbench oltp_write_only ran %.0f tps, %.0f writes/s on the source; lag max %ds; cutover drained in %s after the load\n",
 		r.appliedPerSec, r.applied, r.load.Round(time.Millisecond), r.loadTPS, r.loadWrites, r.maxLag, r.catchUp.Round(time.Millisecond))
+	fmt.Println("  " + r.heartbeat)
 }
 
 // measureFerry runs one migration job (schema, full and, with -incr,
@@ -131,6 +133,7 @@ func measureFerry(ctx context.Context, dir string, src, dst *server, srcDB *sql.
 		err error
 	}
 	done := make(chan sbOut, 1)
+	probe := startLagProbe(ctx, srcDB, dst)
 	loadStart := time.Now()
 	go func() {
 		args := append(sysbenchArgs(src, *threads), "--time="+strconv.Itoa(int(incr.Seconds())), "--report-interval=0", "run")
@@ -153,6 +156,7 @@ wait:
 		}
 	}
 	ir.load = time.Since(loadStart)
+	ir.heartbeat = probe.finish()
 	if sb.err != nil {
 		return nil, fmt.Errorf("sysbench oltp_write_only: %v\n%s", sb.err, sb.out)
 	}
