@@ -297,6 +297,7 @@ func (m *Migration) Transition(to State, now time.Time) error {
 		m.FinishedAt = &now
 		m.Lease = nil
 		m.LagSeconds = nil
+		m.ReadyForCutover = false
 	case StatePaused:
 		// The lease stays with the agent running the job until that agent
 		// notices the pause and gives it back: resuming before then must not
@@ -340,13 +341,23 @@ func (m *Migration) Progress() float64 {
 // the lag: ready once the incremental step runs with lag at or below the
 // threshold; the first time it becomes ready the 120-hour window starts.
 func (m *Migration) UpdateReadiness(now time.Time) {
+	m.UpdateReadinessWithin(now, CutoverWindow)
+}
+
+// UpdateReadinessWithin is UpdateReadiness with a cutover window of its
+// own (an agent configured with a shorter window, for tests); window <= 0
+// means CutoverWindow.
+func (m *Migration) UpdateReadinessWithin(now time.Time, window time.Duration) {
+	if window <= 0 {
+		window = CutoverWindow
+	}
 	th := int64(m.Options.CutoverLagSeconds)
 	if th <= 0 {
 		th = 5
 	}
 	ready := m.State == StateRunning && m.CurrentStep == StepIncremental && m.LagSeconds != nil && *m.LagSeconds <= th
 	if ready && m.CutoverDeadline == nil {
-		d := now.Add(CutoverWindow)
+		d := now.Add(window)
 		m.CutoverDeadline = &d
 	}
 	m.ReadyForCutover = ready

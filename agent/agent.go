@@ -42,6 +42,10 @@ type Config struct {
 	MaxAttempts int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// CutoverWindow is how long a job this agent runs stays ready for
+	// cutover before it expires (default ferry.CutoverWindow, 120 hours;
+	// tests shorten it).
+	CutoverWindow time.Duration
 }
 
 // Agent is one migration host.
@@ -89,6 +93,9 @@ func New(cfg Config) *Agent {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CutoverWindow <= 0 {
+		cfg.CutoverWindow = ferry.CutoverWindow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

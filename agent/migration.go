@@ -171,7 +171,7 @@ func (j *job) beginStep(ctx context.Context, name ferry.StepName) error {
 		if name != ferry.StepIncremental && name != ferry.StepReverseIncremental {
 			m.LagSeconds = nil
 		}
-		m.UpdateReadiness(now)
+		m.UpdateReadinessWithin(now, j.a.cfg.CutoverWindow)
 		return nil
 	})
 	if err != nil {
@@ -251,7 +251,7 @@ func (j *job) flushWith(ctx context.Context, extra func(m *ferry.Migration, now 
 		if m.Lease != nil {
 			m.Lease.ExpiresAt = now.Add(j.a.cfg.LeaseTTL)
 		}
-		m.UpdateReadiness(now)
+		m.UpdateReadinessWithin(now, j.a.cfg.CutoverWindow)
 		if m.State == ferry.StateRunning && m.CutoverDeadline != nil && now.After(*m.CutoverDeadline) && !m.CutOver() {
 			j.log.Warn("cutover window passed; migration expired", "deadline", m.CutoverDeadline)
 			return m.Transition(ferry.StateExpired, now)

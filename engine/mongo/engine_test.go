@@ -95,8 +95,17 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) agent(id string) (*agent.Agent, func()) {
-	a := agent.New(agent.Config{ID: id, Store: e.store, Registry: e.reg, Service: e.svc, Logger: logger(e.t),
-		LeaseTTL: 2 * time.Second, PollInterval: 50 * time.Millisecond, RetryBackoff: 200 * time.Millisecond})
+	return e.agentWith(id, nil)
+}
+
+// agentWith starts an in-process agent whose config tune may change.
+func (e *env) agentWith(id string, tune func(*agent.Config)) (*agent.Agent, func()) {
+	cfg := agent.Config{ID: id, Store: e.store, Registry: e.reg, Service: e.svc, Logger: logger(e.t),
+		LeaseTTL: 2 * time.Second, PollInterval: 50 * time.Millisecond, RetryBackoff: 200 * time.Millisecond}
+	if tune != nil {
+		tune(&cfg)
+	}
+	a := agent.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = a.Run(ctx) }()
