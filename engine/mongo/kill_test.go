@@ -1,12 +1,15 @@
 package mongo_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/internal/testharness"
+	"github.com/ferrymigrate/ferry/postgres"
 )
 
 func checkpointOf(t *testing.T, s *ferry.Step) map[string]any {
@@ -19,20 +22,44 @@ func checkpointOf(t *testing.T, s *ferry.Step) map[string]any {
 	return m
 }
 
-// TestKillAgentMidCopyAndMidSync kills in-process agents (agent.Kill: no
-// more writes, no lease release, as a crash) during the initial sync and
-// during the continuous sync while the application writes; the agents that
-// take over resume from the checkpoints (the copy skips the finished
-// partitions, the sync restarts from the saved oplog position) and the
-// target ends equal to the source, byte for byte.
+// usePostgres moves the env onto a PostgreSQL store, the store that real
+// `ferry agent` processes share.
+func (e *env) usePostgres() string {
+	e.t.Helper()
+	pg := testharness.StartPostgres(e.t)
+	store, err := postgres.Open(context.Background(), pg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { store.Close() })
+	e.store = store
+	e.svc.Store = store
+	org, err := e.svc.CreateOrg(e.ctx, "acme")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if e.proj, err = e.svc.CreateProject(e.ctx, org.ID, "prod"); err != nil {
+		e.t.Fatal(err)
+	}
+	return pg
+}
+
+// TestKillAgentMidCopyAndMidSync SIGKILLs `ferry agent` processes (kill
+// -9, on a PostgreSQL store) during the initial sync and during the
+// continuous sync while the application writes on; the agent processes
+// that take over resume from the checkpoints (the copy skips the finished
+// collections and copies the others again over what they left, the sync
+// restarts from the saved oplog position) and the target ends equal to the
+// source: verification reports 0 differences and every document is equal
+// byte for byte.
 func TestKillAgentMidCopyAndMidSync(t *testing.T) {
 	e := newEnv(t)
-	e.eng.SplitDocs, e.eng.ForceSplit = 3000, true
+	pg := e.usePostgres()
 	seed(t, e.src, 12000)
 	// 1 MB/s makes the ~3 MB copy take a few seconds.
 	m := e.create(ferry.Modes{Full: true, Incremental: true, Verify: true},
 		ferry.Options{Filters: ferry.Filters{ExcludeDBs: []string{"scratch"}}, Parallelism: 2, BandwidthLimitMB: 1})
-	a, _ := e.agent("agent-a")
+	a := testharness.StartFerryAgent(t, pg, "agent-a")
 	w := startWriter(t, e.src, "k", 200*time.Millisecond)
 	m = e.wait(m.ID, "copy under way", 60*time.Second, func(m *ferry.Migration) bool {
 		s := m.Step(ferry.StepFull)
@@ -45,11 +72,11 @@ func TestKillAgentMidCopyAndMidSync(t *testing.T) {
 				}
 			}
 		}
-		return s.State == ferry.StepRunning && done >= 2
+		return s.State == ferry.StepRunning && done >= 2 && s.Counters.Done > 1000
 	})
 	before := m.Step(ferry.StepFull).Counters
-	a.Kill()
-	b, _ := e.agent("agent-b")
+	testharness.KillProcess(t, a)
+	b := testharness.StartFerryAgent(t, pg, "agent-b")
 	m = e.wait(m.ID, "syncing after the takeover", 120*time.Second, func(m *ferry.Migration) bool {
 		return m.ReadyForCutover && m.Step(ferry.StepIncremental).Counters.Ops > 5
 	})
@@ -57,9 +84,13 @@ func TestKillAgentMidCopyAndMidSync(t *testing.T) {
 		t.Errorf("full checkpoint copies = %v, want 2 (the killed copy and its resume)", cp["copies"])
 	}
 	opsBefore := m.Step(ferry.StepIncremental).Counters.Ops
-	b.Kill()
+	// Let a checkpoint of the sync be saved, then kill it between saves.
+	m = e.wait(m.ID, "sync checkpointed", 30*time.Second, func(m *ferry.Migration) bool {
+		return len(m.Step(ferry.StepIncremental).Checkpoint) > 0 && m.Step(ferry.StepIncremental).Counters.Ops > opsBefore+3
+	})
+	testharness.KillProcess(t, b)
 	time.Sleep(time.Second) // the application writes on while no agent runs
-	e.agent("agent-c")
+	testharness.StartFerryAgent(t, pg, "agent-c")
 	m = e.wait(m.ID, "sync resumed by agent-c", 90*time.Second, func(m *ferry.Migration) bool {
 		cp := checkpointOf(t, m.Step(ferry.StepIncremental))
 		r, _ := cp["resumes"].(float64)
@@ -79,6 +110,6 @@ func TestKillAgentMidCopyAndMidSync(t *testing.T) {
 	}
 	docs := sameBytes(t, e.src, e.dst, movedNS...)
 	icp := checkpointOf(t, m.Step(ferry.StepIncremental))
-	t.Logf("killed agent-a at %d/%d documents of the copy; agent-b resumed it and synced %d changes; killed agent-b; agent-c resumed (resumes %v, %v changes in all); %d writer rounds; %d documents equal byte for byte; %s",
+	t.Logf("kill -9 of agent-a at %d/%d documents of the copy; agent-b resumed it and synced %d changes; kill -9 of agent-b; agent-c resumed (resumes %v, %v changes in all); %d writer rounds; %d documents equal byte for byte; %s",
 		before.Done, before.Total, opsBefore, icp["resumes"], icp["ops"], n, docs, v.Message)
 }
