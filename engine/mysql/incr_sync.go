@@ -76,6 +76,7 @@ type syncer struct {
 	wm     watermark // every transaction at or below wm.pos is applied
 	marked pos       // the position last written to the main marker row
 	lastMk time.Time
+	big    *applier // the open large transaction's (see stream)
 }
 
 // gtidPos is a MariaDB GTID position: the last GTID of each domain.
@@ -249,6 +250,14 @@ func (s *syncer) run(ctx context.Context) error {
 		return ap
 	})
 	defer s.pool.stop()
+	defer func() {
+		if s.big != nil {
+			s.big.rollback()
+		}
+		for _, w := range s.pool.workers {
+			s.log.Info("apply worker", "worker", w.n, "commits", w.groups.Load(), "deadlockRetries", w.retries.Load())
+		}
+	}()
 	s.publish()
 	evs := make(chan evOrErr, 1024)
 	evs <- evOrErr{first, nil}
@@ -673,6 +682,25 @@ func (s *syncer) endTx(ctx context.Context, end pos) error {
 	s.txOps = 0
 	s.inTx = false
 	t.end, t.eventTime = end, s.lastEv
+	if s.big != nil {
+		// A large transaction applied as it was read: it commits with its
+		// own end as the marker (nothing else is in flight).
+		if err := s.stream(ctx, t); err != nil {
+			return err
+		}
+		ap := s.big
+		s.big = nil
+		if err := ap.commit(ctx, t.end, t.eventTime, s.wm.ops+t.ops); err != nil {
+			ap.rollback()
+			return err
+		}
+		t.changes, t.keys = nil, nil
+		t.done = true
+		s.trk.push(t)
+		s.advance()
+		s.marked = t.end
+		return nil
+	}
 	if t.applied {
 		t.keys = t.keys[:0]
 		for i := range t.changes {
@@ -738,11 +766,42 @@ func (s *syncer) rows(ctx context.Context, h *replication.EventHeader, e *replic
 	}
 	c.applied = true
 	s.txOps += len(e.Rows)
+	if len(c.changes) >= bigTxn {
+		if err := s.stream(ctx, c); err != nil {
+			return err
+		}
+	}
 	if !s.inTx {
 		// A row event outside a transaction (a non-transactional engine
 		// without BEGIN): it is its own transaction.
 		return s.endTx(ctx, end)
 	}
+	return nil
+}
+
+// bigTxn is the size (row changes) from which a source transaction is not
+// held in memory: it is applied alone, as it is read, in one target
+// transaction.
+const bigTxn = 20000
+
+// stream switches the open source transaction to being applied as it is
+// read: the workers drain, then its changes go through one applier on the
+// reader's goroutine (in order: key-less tables are exact too).
+func (s *syncer) stream(ctx context.Context, c *txn) error {
+	if s.big == nil {
+		if err := s.drain(ctx); err != nil {
+			return err
+		}
+		s.big = newApplier(s.dst, s.markerID, s.json, s.batch)
+		s.big.guard, s.big.side = s.guard, s.side
+		s.applied = true
+	}
+	for i := range c.changes {
+		if err := s.big.apply(ctx, &c.changes[i]); err != nil {
+			return err
+		}
+	}
+	c.changes = c.changes[:0]
 	return nil
 }
 
