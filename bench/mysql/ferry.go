@@ -57,7 +57,7 @@ func (r *incrResult) print() {
 // full load's figures: source rows over the time from the job's start to
 // the end of its full step (precheck and schema included, as a dump's
 // CREATE TABLEs are).
-func measureFerry(ctx context.Context, dir string, src, dst *server, srcDB *sql.DB) (*result, error) {
+func measureFerry(ctx context.Context, dir string, src, dst *server, srcDB *sql.DB, withIncr bool) (*result, error) {
 	if newEngine == nil {
 		return nil, errEngineNotBuilt
 	}
@@ -83,7 +83,7 @@ func measureFerry(ctx context.Context, dir string, src, dst *server, srcDB *sql.
 		return ferry.Endpoint{Kind: ferry.KindMySQL, Addrs: []string{fmt.Sprintf("127.0.0.1:%d", s.port)}, Username: "root"}
 	}
 	m := &ferry.Migration{ProjectID: proj.ID, Name: "bench", Engine: ferry.KindMySQL, Source: ep(src), Target: ep(dst),
-		Modes: ferry.Modes{Schema: true, Full: true, Incremental: *incr > 0},
+		Modes: ferry.Modes{Schema: true, Full: true, Incremental: withIncr && *incr > 0},
 		Options: ferry.Options{Filters: ferry.Filters{IncludeDBs: []string{dbName}}, Parallelism: *threads,
 			Conflict: ferry.ConflictFail}}
 	if err := svc.CreateMigration(sys, m, true); err != nil {

@@ -42,6 +42,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +64,9 @@ var (
 	keep       = flag.Bool("keep", false, "keep the servers' files")
 	doVerify   = flag.Bool("verify", true, "compare the target with the source after each load")
 	repeat     = flag.Int("repeat", 1, "runs of each baseline (the machine may be shared: the best and the median are reported)")
+	baselines  = flag.Bool("baselines", true, "measure mysqldump | mysql and mydumper/myloader (false: ferry alone)")
+	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of ferry's run (this process) to this file")
+	ferryRuns  = flag.Int("ferry-repeat", 1, "runs of ferry's full load (the best is reported)")
 )
 
 const dbName = "sbtest"
@@ -96,18 +100,20 @@ func main() {
 
 	results := map[string]*result{}
 
-	// Baseline 1: mysqldump | mysql.
-	if r := baseline(ctx, srcDB, dstDB, "mysqldump | mysql", func() (*result, error) { return measureMysqldump(src, dst) }); r != nil {
-		results["mysqldump"] = r
-	}
-	// Baseline 2: mydumper, then myloader.
-	name := fmt.Sprintf("mydumper/myloader (%d threads)", *threads)
-	if r := baseline(ctx, srcDB, dstDB, name, func() (*result, error) { return measureMydumper(dir, src, dst) }); r != nil {
-		results["mydumper"] = r
+	if *baselines {
+		// Baseline 1: mysqldump | mysql.
+		if r := baseline(ctx, srcDB, dstDB, "mysqldump | mysql", func() (*result, error) { return measureMysqldump(src, dst) }); r != nil {
+			results["mysqldump"] = r
+		}
+		// Baseline 2: mydumper, then myloader.
+		name := fmt.Sprintf("mydumper/myloader (%d threads)", *threads)
+		if r := baseline(ctx, srcDB, dstDB, name, func() (*result, error) { return measureMydumper(dir, src, dst) }); r != nil {
+			results["mydumper"] = r
+		}
 	}
 
 	// ferry.
-	r, err := measureFerry(ctx, dir, src, dst, srcDB)
+	r, err := measureFerryRuns(ctx, dir, src, dst, srcDB, dstDB)
 	switch {
 	case errors.Is(err, errEngineNotBuilt):
 		fmt.Println("ferry: engine not built yet")
@@ -126,6 +132,68 @@ func main() {
 			r.incr.print()
 		}
 	}
+}
+
+// measureFerryRuns runs ferry's full load -ferry-repeat times on an empty
+// target (the last one with the incremental phase, if -incr) and returns the
+// best, with the peak RSS of this process during ferry's runs (the agent and
+// engine run in-process).
+func measureFerryRuns(ctx context.Context, dir string, src, dst *server, srcDB, dstDB *sql.DB) (*result, error) {
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var best *result
+	for i := 0; i < *ferryRuns; i++ {
+		resetTarget(ctx, dstDB)
+		resetPeakRSS()
+		withIncr := i == *ferryRuns-1
+		sub := filepath.Join(dir, fmt.Sprintf("ferry-%d", i))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return nil, err
+		}
+		r, err := measureFerry(ctx, sub, src, dst, srcDB, withIncr)
+		if err != nil {
+			return nil, err
+		}
+		r.peakRSS = peakRSS()
+		if *ferryRuns > 1 {
+			r.rows, r.bytes = rowsAll, bytesAll
+			r.print(fmt.Sprintf("ferry full load (run %d)", i+1))
+		}
+		if best == nil || r.wall < best.wall {
+			incr := r.incr
+			if best != nil && incr == nil {
+				incr = best.incr
+			}
+			best = r
+			best.incr = incr
+		} else if r.incr != nil {
+			best.incr = r.incr
+		}
+	}
+	return best, nil
+}
+
+// resetPeakRSS resets this process's peak resident set size (VmHWM).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS is this process's peak resident set size (VmHWM) in bytes.
+func peakRSS() int64 {
+	for _, l := range strings.Split(readFile("/proc/self/status"), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // rowsAll and bytesAll measure the data set (see dataSize).
@@ -163,6 +231,7 @@ type result struct {
 	dumpBytes   int64
 	equal       string
 	incr        *incrResult
+	peakRSS     int64
 }
 
 func (r *result) rowsPerSec() float64 { return float64(r.rows) / r.wall.Seconds() }
@@ -174,6 +243,9 @@ func (r *result) print(name string) {
 	}
 	if r.dumpBytes > 0 {
 		fmt.Printf(", %.1f MB of dump", float64(r.dumpBytes)/1e6)
+	}
+	if r.peakRSS > 0 {
+		fmt.Printf(", peak RSS %.0f MB", float64(r.peakRSS)/1e6)
 	}
 	fmt.Println()
 }

@@ -231,6 +231,7 @@ type tableRun struct {
 	next     int // next seq not yet in the contiguous finished prefix
 	finished map[int]chunkDone
 	live     atomic.Int64 // rows copied in this run (for progress)
+	spec     *loadSpec    // the LOAD DATA path (nil: multi-row REPLACEs)
 }
 
 type chunkDone struct {
@@ -260,6 +261,11 @@ type copier struct {
 	bytes   atomic.Int64
 	limiter *limiter
 	locks   []*sync.Mutex // one per snapshot connection
+	// load: chunks go by LOAD DATA LOCAL INFILE (load_data.go), each
+	// worker on its own target connection.
+	load     bool
+	dstMySQL bool // the target is MySQL (not MariaDB)
+	noBinlog bool // the load's target sessions run with sql_log_bin = 0
 }
 
 func (e *Engine) full(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
@@ -311,6 +317,9 @@ func (e *Engine) full(ctx context.Context, m *ferry.Migration, rt ferry.StepRunt
 	}
 	cp.Snapshots++
 	c := &copier{e: e, m: m, rt: rt, src: src, dst: dst, srcSrv: srcSrv, snap: snap, cp: cp, limiter: newLimiter(m.Options.BandwidthLimitMB)}
+	if err := c.loadSettings(ctx); err != nil {
+		return err
+	}
 	for _, t := range all {
 		if t.View {
 			continue
@@ -349,7 +358,11 @@ func (e *Engine) full(ctx context.Context, m *ferry.Migration, rt ferry.StepRunt
 				return fmt.Errorf("empty %s on the target: %w", t.dst(), err)
 			}
 		}
-		c.runs = append(c.runs, &tableRun{t: t, st: st, lastSeq: -1, finished: map[int]chunkDone{}})
+		tr := &tableRun{t: t, st: st, lastSeq: -1, finished: map[int]chunkDone{}}
+		if c.load {
+			tr.spec = newLoadSpec(t, !t.keyless(), c.dstMySQL)
+		}
+		c.runs = append(c.runs, tr)
 	}
 	if err := c.save(ctx); err != nil {
 		return err
@@ -374,7 +387,7 @@ func (e *Engine) full(ctx context.Context, m *ferry.Migration, rt ferry.StepRunt
 	rows := c.rows.Load()
 	rate := float64(rows) / el.Seconds()
 	rt.Progress(ferry.Counters{Done: cp.Rows, Total: cp.Rows, Bytes: cp.Bytes, Unit: "rows", RatePerSec: rate}, 100)
-	rt.Message(fmt.Sprintf("full copy done: %d tables, %d rows (%.1f MB) in %s, %.0f rows/s; snapshot %s", len(cp.Tables), cp.Rows, float64(cp.Bytes)/1e6, el.Round(time.Millisecond), rate, cp.Snapshot))
+	rt.Message(fmt.Sprintf("full copy done: %d tables, %d rows (%.1f MB) in %s, %.0f rows/s, %s; snapshot %s", len(cp.Tables), cp.Rows, float64(cp.Bytes)/1e6, el.Round(time.Millisecond), rate, c.method(), cp.Snapshot))
 	return nil
 }
 
@@ -416,9 +429,18 @@ func (c *copier) run(ctx context.Context) error {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			var dconn *sql.Conn
+			if c.load {
+				var err error
+				if dconn, err = c.loadConn(ctx); err != nil {
+					cancel(err)
+					return
+				}
+				defer dconn.Close()
+			}
 			for ch := range chunks {
 				locks[i].Lock()
-				err := c.copyChunk(ctx, workers[i], ch)
+				err := c.copy(ctx, workers[i], dconn, ch)
 				locks[i].Unlock()
 				if err != nil {
 					cancel(err)
@@ -591,6 +613,23 @@ func scanOne(ctx context.Context, conn *sql.Conn, q string, args []any, n int) (
 		return nil, err
 	}
 	return vals, rows.Err()
+}
+
+// copy copies one chunk from the snapshot to the target: by LOAD DATA
+// when it can, else by multi-row REPLACEs.
+func (c *copier) copy(ctx context.Context, conn, dconn *sql.Conn, ch chunk) error {
+	if dconn != nil && ch.tr.spec != nil {
+		n, err := c.loadChunk(ctx, conn, dconn, ch)
+		if err == nil {
+			ch.tr.live.Add(-n)
+			c.finishChunk(ch, n)
+			return nil
+		}
+		if !errors.Is(err, errNoLoadData) {
+			return err
+		}
+	}
+	return c.copyChunk(ctx, conn, ch)
 }
 
 // copyChunk copies one chunk from the snapshot to the target.
