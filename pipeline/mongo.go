@@ -27,8 +27,9 @@ import (
 // "snapshot": every batch at the cluster time of the first, recorded as
 // the position; the server keeps that history about 5 minutes by default,
 // minSnapshotHistoryWindowInSeconds). FerretDB has no snapshot reads: the
-// collection is read once in _id order, and the manifest's consistency and
+// collection is read once, and the manifest's consistency and
 // the run's log say that writes during the read may or may not be seen.
+// Both read in natural order (no sort: FerretDB would sort in memory).
 //
 // The collection is read once: each document is spilled as raw BSON to a
 // temporary file while the schema is inferred, then the spill is written
@@ -117,9 +118,13 @@ func (r *mongoReader) read(ctx context.Context) error {
 		return err
 	}
 	coll := db.Collection(r.p.Source.CollectionName)
-	find := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000)
+	// Natural order: a sort on _id is an in-memory sort of the whole
+	// collection on FerretDB (measured: 2.8k documents/s and the
+	// collection's size in the server's memory); MongoDB's snapshot read
+	// needs no order to be consistent.
+	find := options.Find().SetBatchSize(1000)
 	if ferret {
-		r.consistency = "none: FerretDB has no snapshot reads; the collection was read once in _id order, and writes made during the read may or may not be in the dataset"
+		r.consistency = "none: FerretDB has no snapshot reads; the collection was read once in natural order, and writes made during the read may or may not be in the dataset"
 		r.pos["ferretdbVersion"] = bi["ferretdbVersion"]
 		return r.spillAll(ctx, coll, find)
 	}

@@ -1,23 +1,29 @@
-// Command pipeline benchmarks a pipeline export: a MariaDB table exported
-// to a Parquet dataset by ferry's MySQL exporter, as a ratio to a plain full
-// scan of the same table with the same driver (go-sql-driver/mysql, text
-// protocol, values read as raw bytes and dropped) in the same run, and the
-// process's peak RSS during the export (VmHWM, reset before it through
-// /proc/self/clear_refs).
+// Command pipeline benchmarks a pipeline export: a MariaDB table (-source
+// mysql) or a FerretDB collection (-source mongo) exported to a Parquet
+// dataset by ferry's exporter, as a ratio to a plain full scan of the same
+// source with the same driver in the same run (MySQL: go-sql-driver/mysql,
+// text protocol, values read as raw bytes and dropped; MongoDB: the Go
+// driver's find over the whole collection, documents read as raw BSON and
+// dropped), and the process's peak RSS during the export (VmHWM, reset
+// before it through /proc/self/clear_refs).
 //
 //	go run ./bench/pipeline -rows 1000000
+//	go run ./bench/pipeline -source mongo -rows 200000
 //
-// The MariaDB server is started by internal/testharness (inside
+// The servers are started by internal/testharness (inside
 // testing.Benchmark, which supplies the testing.TB it needs).
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -26,17 +32,23 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 	"github.com/ferrymigrate/ferry/pipeline"
 )
 
 var (
-	nRows       = flag.Int("rows", 1000000, "rows in the table")
+	source      = flag.String("source", "mysql", "mysql (MariaDB table) or mongo (FerretDB collection)")
+	nRows       = flag.Int("rows", 1000000, "rows in the table (documents in the collection)")
 	repeat      = flag.Int("repeat", 2, "runs of the scan and of the export (best reported)")
 	compression = flag.String("compression", "zstd", "zstd, snappy or none")
 	partition   = flag.Bool("partition", false, "partition the dataset by the bucket column (16 values)")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the exports to this file")
+	writers     = flag.Int("writers", 0, "exporter writer goroutines (0: the default, GOMAXPROCS up to 4)")
 )
 
 type runtimeStub struct{ log *slog.Logger }
@@ -48,6 +60,10 @@ func (r *runtimeStub) Save(context.Context, []byte) error { return nil }
 func (r *runtimeStub) Logger() *slog.Logger               { return r.log }
 
 func main() {
+	if os.Getenv(ferretChildEnv) != "" {
+		ferretChild()
+		return
+	}
 	flag.Parse()
 	var err error
 	testing.Benchmark(func(b *testing.B) {
@@ -74,28 +90,42 @@ func vmHWM() int64 {
 	return 0
 }
 
+// src is the benchmarked source.
+type src struct {
+	ep     *ferry.Endpoint
+	exp    func(cfg pipeline.Config) *pipeline.Exporter
+	scan   func(ctx context.Context) (rows, bytes int64, err error)
+	coll   string
+	part   string
+	server string
+}
+
 func bench(b *testing.B) error {
 	ctx := context.Background()
-	srv := testharness.StartMariaDBServer(b, testharness.MariaDBOptions{Args: []string{"--innodb-buffer-pool-size=1G"}})
-	ep := &ferry.Endpoint{Name: "Cluster0", Kind: ferry.KindMySQL, Addrs: []string{srv.Addr}, Username: "root"}
-	db, err := pipeline.OpenMySQL(ep, "")
+	var s *src
+	var err error
+	t0 := time.Now()
+	switch *source {
+	case "mysql":
+		s, err = mysqlSource(ctx, b)
+	case "mongo":
+		s, err = mongoSource(ctx, b)
+	default:
+		return fmt.Errorf("-source %q: want mysql or mongo", *source)
+	}
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	t0 := time.Now()
-	if err := fill(ctx, db, *nRows); err != nil {
-		return err
-	}
-	fmt.Printf("table bench.t: %d rows loaded in %v\n", *nRows, time.Since(t0).Round(time.Millisecond))
+	fmt.Printf("%s: %d rows loaded in %v\n", s.coll, *nRows, time.Since(t0).Round(time.Millisecond))
+	ep := s.ep
 
 	dir, err := os.MkdirTemp("", "ferry-bench-pipeline-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := pipeline.Config{Dir: dir, Compression: *compression, Logger: slog.New(slog.DiscardHandler)}
-	exp := pipeline.NewMySQL(cfg)
+	cfg := pipeline.Config{Dir: dir, Compression: *compression, Writers: *writers, Logger: slog.New(slog.DiscardHandler)}
+	exp := s.exp(cfg)
 	p := &ferry.Pipeline{ID: ferry.NewID(), ProjectID: ferry.NewID(), Name: "bench",
 		Source: ferry.PipelineSource{Type: ferry.SourceOnDemand, ClusterName: "Cluster0", DatabaseName: "bench", CollectionName: "t"}}
 	if *partition {
@@ -109,7 +139,7 @@ func bench(b *testing.B) error {
 	for i := 0; i < *repeat; i++ {
 		runtime.GC()
 		st := time.Now()
-		rows, n, err := scan(ctx, db)
+		rows, n, err := s.scan(ctx)
 		if err != nil {
 			return err
 		}
@@ -161,15 +191,30 @@ func bench(b *testing.B) error {
 	}
 	mb := func(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
 	rps := func(n int64, d time.Duration) float64 { return float64(n) / d.Seconds() }
-	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s, MariaDB %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), srv.Addr)
+	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s, %s; exporter writers: %d\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), s.server, max(*writers, 0))
 	fmt.Printf("full scan (same driver, raw bytes): %d rows, %.1f MB of values in %v: %.0f rows/s, %.1f MB/s\n",
 		scanRows, float64(scanBytes)/1e6, bestScan.Round(time.Millisecond), rps(scanRows, bestScan), mb(scanBytes, bestScan))
 	fmt.Printf("export (%s%s): %d rows in %v: %.0f rows/s, %.1f MB/s of source values, %.1f MB/s of Parquet (%d files, %.1f MB)\n",
 		*compression, map[bool]string{true: ", partitioned by bucket", false: ""}[*partition], m.Rows, bestExport.Round(time.Millisecond),
 		rps(m.Rows, bestExport), mb(scanBytes, bestExport), mb(m.Bytes, bestExport), len(m.Files), float64(m.Bytes)/1e6)
-	fmt.Printf("ratio export/scan: %.2f (rows/s)\n", rps(m.Rows, bestExport)/rps(scanRows, bestScan))
-	fmt.Printf("peak RSS during the export: %.1f MiB (VmHWM of this process, which also holds the scan's and the driver's memory)\n", float64(hwm)/(1<<20))
+	fmt.Printf("ratio export/scan: %.2f (rows/s and MB/s of source values alike: the same rows and bytes)\n", rps(m.Rows, bestExport)/rps(scanRows, bestScan))
+	fmt.Printf("peak RSS during the export: %.1f MiB (VmHWM of this process, which also holds the scan's and the driver's memory; servers run in other processes)\n", float64(hwm)/(1<<20))
 	return nil
+}
+
+func mysqlSource(ctx context.Context, b *testing.B) (*src, error) {
+	srv := testharness.StartMariaDBServer(b, testharness.MariaDBOptions{Args: []string{"--innodb-buffer-pool-size=1G"}})
+	ep := &ferry.Endpoint{Name: "Cluster0", Kind: ferry.KindMySQL, Addrs: []string{srv.Addr}, Username: "root"}
+	db, err := pipeline.OpenMySQL(ep, "")
+	if err != nil {
+		return nil, err
+	}
+	b.Cleanup(func() { db.Close() })
+	if err := fill(ctx, db, *nRows); err != nil {
+		return nil, err
+	}
+	return &src{ep: ep, exp: pipeline.NewMySQL, scan: func(ctx context.Context) (int64, int64, error) { return scan(ctx, db) },
+		coll: "table bench.t", server: "MariaDB " + srv.Addr}, nil
 }
 
 // scan reads the whole table the way a plain client does.
@@ -226,4 +271,96 @@ func fill(ctx context.Context, db *sql.DB, n int) error {
 		}
 	}
 	return nil
+}
+
+// ferretChildEnv marks the child process that runs FerretDB, so that the
+// parent's peak RSS is the exporter's and the driver's alone (FerretDB is
+// an embedded Go server: in the same process its memory would count).
+const ferretChildEnv = "FERRY_BENCH_PIPELINE_FERRETDB"
+
+// ferretChild runs FerretDB, prints its URI and serves until stdin closes.
+func ferretChild() {
+	testing.Benchmark(func(b *testing.B) {
+		if b.N > 1 {
+			return
+		}
+		fmt.Println(testharness.StartFerretDB(b))
+		_, _ = io.Copy(io.Discard, os.Stdin)
+	})
+}
+
+// startFerretChild starts this program as a FerretDB child process.
+func startFerretChild(b *testing.B) (string, error) {
+	cmd := exec.Command(os.Args[0], "-test.benchtime=1x")
+	cmd.Env = append(os.Environ(), ferretChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("FerretDB child: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
+func mongoSource(ctx context.Context, b *testing.B) (*src, error) {
+	uri, err := startFerretChild(b)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return nil, err
+	}
+	b.Cleanup(func() { _ = cl.Disconnect(context.Background()) })
+	coll := cl.Database("bench").Collection("t")
+	const batch = 2000
+	for start := 0; start < *nRows; start += batch {
+		docs := make([]any, 0, batch)
+		for i := start; i < min(*nRows, start+batch); i++ {
+			d := bson.D{
+				{Key: "_id", Value: int64(i)},
+				{Key: "k", Value: int32((i * 7919) % 1000003)},
+				{Key: "bucket", Value: int32(i % 16)},
+				{Key: "c", Value: fmt.Sprintf("%0120d", (int64(i)*2654435761)%1000000007)},
+				{Key: "pad", Value: fmt.Sprintf("%060d", i)},
+				{Key: "amount", Value: float64(i%100000) + float64(i%100)/100},
+				{Key: "created", Value: bson.DateTime(1704067200000 + int64(i)*1000)},
+				{Key: "addr", Value: bson.D{{Key: "city", Value: fmt.Sprintf("city-%d", i%100)}, {Key: "zip", Value: int32(10000 + i%90000)}}},
+				{Key: "tags", Value: bson.A{"t" + strconv.Itoa(i%7), "x"}},
+			}
+			if i%3 != 0 {
+				d = append(d, bson.E{Key: "note", Value: fmt.Sprintf("note %d", i)})
+			}
+			docs = append(docs, d)
+		}
+		if _, err := coll.InsertMany(ctx, docs); err != nil {
+			return nil, err
+		}
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+	ep := &ferry.Endpoint{Name: "Cluster0", Kind: ferry.KindMongoDB, Addrs: []string{addr}}
+	return &src{ep: ep, exp: pipeline.NewMongo, coll: "collection bench.t (FerretDB, SQLite)", server: "FerretDB " + addr,
+		scan: func(ctx context.Context) (rows, bytes int64, err error) {
+			cur, err := coll.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+			if err != nil {
+				return 0, 0, err
+			}
+			defer cur.Close(ctx)
+			for cur.Next(ctx) {
+				rows++
+				bytes += int64(len(cur.Current))
+			}
+			return rows, bytes, cur.Err()
+		}}, nil
 }
