@@ -62,6 +62,9 @@ type tableState struct {
 	// Since: the target's copy of this table already holds every change up
 	// to this position (a key-less table copied again under a later snapshot).
 	Since *pos `json:"since,omitempty"`
+	// Deferred: secondary keys dropped on the target for the load, to
+	// create once the table is copied (load_index.go).
+	Deferred []string `json:"deferred,omitempty"`
 }
 
 // snapshot is a set of connections reading one consistent snapshot.
@@ -232,6 +235,7 @@ type tableRun struct {
 	finished map[int]chunkDone
 	live     atomic.Int64 // rows copied in this run (for progress)
 	spec     *loadSpec    // the LOAD DATA path (nil: multi-row REPLACEs)
+	indexed  bool         // handed to the index builder
 }
 
 type chunkDone struct {
@@ -266,6 +270,11 @@ type copier struct {
 	load     bool
 	dstMySQL bool // the target is MySQL (not MariaDB)
 	noBinlog bool // the load's target sessions run with sql_log_bin = 0
+	// idx takes the tables whose deferred indexes are to be built;
+	// building is the table being indexed ("" when none).
+	idx      chan *tableRun
+	building atomic.Value
+	pending  []*tableRun // copied tables whose indexes are still to build
 }
 
 func (e *Engine) full(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
@@ -333,6 +342,9 @@ func (e *Engine) full(ctx context.Context, m *ferry.Migration, rt ferry.StepRunt
 			cp.Tables[t.id()] = st
 		}
 		if st.Done {
+			if len(st.Deferred) > 0 {
+				c.pending = append(c.pending, &tableRun{t: t, st: st, lastSeq: 0, next: 1, finished: map[int]chunkDone{}})
+			}
 			continue
 		}
 		// The table may be missing on the target (created on the source after
@@ -358,6 +370,13 @@ func (e *Engine) full(ctx context.Context, m *ferry.Migration, rt ferry.StepRunt
 				return fmt.Errorf("empty %s on the target: %w", t.dst(), err)
 			}
 		}
+		if !resume {
+			defs, err := deferrableKeys(ctx, dst, t)
+			if err != nil {
+				return err
+			}
+			st.Deferred = defs
+		}
 		tr := &tableRun{t: t, st: st, lastSeq: -1, finished: map[int]chunkDone{}}
 		if c.load {
 			tr.spec = newLoadSpec(t, !t.keyless(), c.dstMySQL)
@@ -366,6 +385,16 @@ func (e *Engine) full(ctx context.Context, m *ferry.Migration, rt ferry.StepRunt
 	}
 	if err := c.save(ctx); err != nil {
 		return err
+	}
+	if !resume {
+		// Saved first: a copy killed from here on still builds them.
+		for _, tr := range c.runs {
+			if len(tr.st.Deferred) > 0 {
+				if err := dropDeferred(ctx, dst, tr.t, tr.st.Deferred); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	how := "lined up by FLUSH TABLES WITH READ LOCK"
 	if !snap.fast {
@@ -409,6 +438,22 @@ func (c *copier) run(ctx context.Context) error {
 	for i := range c.locks {
 		c.locks[i] = &sync.Mutex{}
 	}
+	c.building.Store("")
+	c.idx = make(chan *tableRun, len(c.runs)+len(c.pending))
+	for _, tr := range c.pending {
+		tr.indexed = true
+		c.idx <- tr
+	}
+	idxDone := make(chan error, 1)
+	go func() {
+		err := c.buildIndexes(ctx, c.idx)
+		if err != nil {
+			cancel(err)
+			for range c.idx {
+			}
+		}
+		idxDone <- err
+	}()
 	var wg sync.WaitGroup
 	// The producer walks key ranges on the first snapshot connection; each
 	// worker reads on its own snapshot connection.
@@ -471,6 +516,15 @@ func (c *copier) run(ctx context.Context) error {
 		}
 	}()
 	wg.Wait()
+	if ctx.Err() == nil {
+		c.mu.Lock()
+		for _, tr := range c.runs {
+			c.checkDone(tr)
+		}
+		c.mu.Unlock()
+	}
+	close(c.idx)
+	idxErr := <-idxDone
 	cause := context.Cause(ctx)
 	cancel(nil)
 	<-done
@@ -479,6 +533,9 @@ func (c *copier) run(ctx context.Context) error {
 	}
 	if repErr != nil {
 		return repErr
+	}
+	if idxErr != nil {
+		return idxErr
 	}
 	if cause != nil {
 		return cause
@@ -531,6 +588,9 @@ func (c *copier) report(el time.Duration) {
 	if len(parts) > 8 {
 		parts = append(parts[:8], fmt.Sprintf("%d more", len(parts)-8))
 	}
+	if b, _ := c.building.Load().(string); b != "" {
+		parts = append(parts, "creating the secondary indexes of "+b)
+	}
 	if len(parts) > 0 {
 		c.rt.Message(fmt.Sprintf("copying %d tables from snapshot %s: %s; %.0f rows/s", len(c.runs), c.cp.Snapshot, strings.Join(parts, ", "), rate))
 	}
@@ -548,12 +608,22 @@ func (c *copier) produce(ctx context.Context, conn *sql.Conn, out chan<- chunk) 
 			}
 			c.mu.Lock()
 			tr.lastSeq = 0
+			c.checkDone(tr)
 			c.mu.Unlock()
 			continue
 		}
 		lo, err := decodeKey(tr.st.UpTo)
 		if err != nil {
 			return err
+		}
+		if last, ok, err := c.produceRanges(ctx, conn, tr, lo, out); err != nil {
+			return err
+		} else if ok {
+			c.mu.Lock()
+			tr.lastSeq = last
+			c.checkDone(tr)
+			c.mu.Unlock()
+			continue
 		}
 		seq := 0
 		for {
@@ -584,6 +654,7 @@ func (c *copier) produce(ctx context.Context, conn *sql.Conn, out chan<- chunk) 
 		}
 		c.mu.Lock()
 		tr.lastSeq = seq
+		c.checkDone(tr)
 		c.mu.Unlock()
 	}
 	return nil
@@ -713,9 +784,19 @@ func (c *copier) finishChunk(ch chunk, n int64) {
 		}
 		tr.next++
 	}
+	c.checkDone(tr)
+}
+
+// checkDone marks a table copied once all its chunks are (c.mu held) and
+// hands it to the index builder.
+func (c *copier) checkDone(tr *tableRun) {
 	if tr.lastSeq >= 0 && tr.next > tr.lastSeq {
 		tr.st.Done = true
 		tr.st.UpTo = nil
+	}
+	if tr.st.Done && !tr.indexed && len(tr.st.Deferred) > 0 {
+		tr.indexed = true
+		c.idx <- tr
 	}
 }
 
