@@ -401,8 +401,45 @@ func (s *Service) deleteDataset(ctx context.Context, r *PipelineRun) (*PipelineR
 	})
 }
 
+// StagingDiscarder is an Exporter that can remove what the unpublished
+// attempts of a run left in its sink (staging files, objects).
+type StagingDiscarder interface {
+	DiscardStaging(ctx context.Context, p *Pipeline, run *PipelineRun) error
+}
+
+// discardFailed removes what a failed run's last attempt left unpublished
+// (its checkpoint names it), then forgets the checkpoint so that it is done
+// once.
+func (s *Service) discardFailed(ctx context.Context, r *PipelineRun) error {
+	p, err := s.Store.GetPipeline(ctx, r.PipelineID)
+	if err != nil {
+		return fmt.Errorf("run %s: pipeline: %w", r.ID, err)
+	}
+	src, err := s.Store.GetEndpointByName(ctx, r.ProjectID, p.Source.ClusterName)
+	if err != nil {
+		return fmt.Errorf("pipeline source: %w", err)
+	}
+	exp, err := s.Registry.Exporter(src.Kind)
+	if err != nil {
+		return err
+	}
+	if d, ok := exp.(StagingDiscarder); ok {
+		if err := d.DiscardStaging(ctx, p, r); err != nil {
+			return err
+		}
+	}
+	_, err = s.Store.UpdateRun(ctx, r.ID, func(r *PipelineRun) error {
+		if r.State == RunFailed {
+			r.Checkpoint = nil
+		}
+		return nil
+	})
+	return err
+}
+
 // ReapDatasets deletes the datasets of finished runs whose scheduled
-// deletion date has passed. Agents call it on their loop.
+// deletion date has passed, and what failed runs left unpublished. Agents
+// call it on their loop.
 func (s *Service) ReapDatasets(ctx context.Context) (int, error) {
 	runs, _, err := s.Store.ListRuns(ctx, RunFilter{States: []string{RunDone, RunFailed}})
 	if err != nil {
@@ -411,6 +448,11 @@ func (s *Service) ReapDatasets(ctx context.Context) (int, error) {
 	now := s.now()
 	n := 0
 	for _, r := range runs {
+		if r.State == RunFailed && len(r.Checkpoint) > 0 {
+			if err := s.discardFailed(ctx, r); err != nil {
+				s.Logger.Warn("discard a failed run's unpublished files", "pipelineRun", r.ID, "err", err)
+			}
+		}
 		if r.ScheduledDeletionDate == nil || r.ScheduledDeletionDate.After(now) {
 			continue
 		}

@@ -202,13 +202,21 @@ func fillOrders(t testing.TB, db *sql.DB, n int) {
 
 // startAgent runs an agent until the test ends (or Kill).
 func (e *env) startAgent(leaseTTL time.Duration) *agent.Agent {
-	a := agent.New(agent.Config{Store: e.db, Registry: e.reg, Service: e.svc, Logger: logger(e.t),
+	a, _ := e.startStoppableAgent(leaseTTL)
+	return a
+}
+
+// startStoppableAgent runs an agent until stop (a graceful stop, which
+// returns when the agent has) or the end of the test.
+func (e *env) startStoppableAgent(leaseTTL time.Duration) (a *agent.Agent, stop func()) {
+	a = agent.New(agent.Config{Store: e.db, Registry: e.reg, Service: e.svc, Logger: logger(e.t),
 		LeaseTTL: leaseTTL, Heartbeat: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = a.Run(ctx) }()
-	e.t.Cleanup(func() { cancel(); <-done })
-	return a
+	stop = func() { cancel(); <-done }
+	e.t.Cleanup(stop)
+	return a, stop
 }
 
 func (e *env) createPipeline(p *ferry.Pipeline) *ferry.Pipeline {

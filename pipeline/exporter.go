@@ -22,7 +22,11 @@
 //
 // A run that fails removes its staging area; one interrupted (the agent
 // killed, its lease lost) leaves it to the next attempt, which discards it
-// (the checkpoint names it) before it starts again from a new snapshot.
+// (the checkpoint names it) before it starts again from a new snapshot. A
+// run that ends FAILED after an interruption (the agent stopped) has its
+// leftovers removed by the service's reaper (DiscardStaging). Temporary
+// files of a process that died are removed by the next export or reaper
+// on the same host (they are flocked while in use).
 package pipeline
 
 import (
@@ -247,6 +251,7 @@ func parseCheckpoint(b []byte) (*checkpoint, error) {
 // Export implements ferry.Exporter.
 func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endpoint, run *ferry.PipelineRun, rt ferry.RunRuntime) error {
 	log := rt.Logger()
+	sweepTemp(log, time.Minute)
 	prev, err := parseCheckpoint(run.Checkpoint)
 	if err != nil {
 		return err
@@ -513,6 +518,31 @@ func (e *Exporter) DeleteDataset(ctx context.Context, p *ferry.Pipeline, run *fe
 	return sk.discard(ctx, name)
 }
 
+// DiscardStaging implements ferry.StagingDiscarder: it removes what the
+// last unpublished attempt of a failed run left (the dataset its checkpoint
+// names: local staging directory, S3 objects without a manifest) and this
+// host's temporary files of dead exports. A published dataset is never
+// touched.
+func (e *Exporter) DiscardStaging(ctx context.Context, p *ferry.Pipeline, run *ferry.PipelineRun) error {
+	sweepTemp(e.cfg.Logger, time.Minute)
+	cp, err := parseCheckpoint(run.Checkpoint)
+	if err != nil || cp == nil || cp.DatasetName == "" || cp.Published {
+		return err
+	}
+	if strings.ContainsAny(cp.DatasetName, "/\\") || cp.DatasetName == "." || cp.DatasetName == ".." {
+		return fmt.Errorf("bad dataset name %q", cp.DatasetName)
+	}
+	sk, err := e.sinkFor(run.ProjectID, cp.Location)
+	if err != nil {
+		return err
+	}
+	if err := sk.discard(ctx, cp.DatasetName); err != nil {
+		return fmt.Errorf("discard %s: %w", cp.DatasetName, err)
+	}
+	e.cfg.Logger.Info("discarded the unpublished files of a failed run", "pipelineRun", run.ID, "dataset", cp.DatasetName, "sink", sk.String())
+	return nil
+}
+
 // Datasets lists the published datasets of a project's default location
 // or of location.
 func (e *Exporter) Datasets(ctx context.Context, projectID, location string) ([]string, error) {
@@ -542,3 +572,5 @@ func (e *Exporter) ReadManifest(ctx context.Context, projectID, location, name s
 	}
 	return &m, nil
 }
+
+var _ ferry.StagingDiscarder = (*Exporter)(nil)

@@ -114,7 +114,7 @@ func (r *mongoReader) read(ctx context.Context) error {
 		return &ferry.Error{Code: ferry.ENOTFOUND, Field: "source.collectionName", Reason: "COLLECTION_NOT_FOUND",
 			Message: fmt.Sprintf("no collection %s.%s on the source", r.p.Source.DatabaseName, r.p.Source.CollectionName)}
 	}
-	if r.spill, err = os.CreateTemp("", "ferry-pipeline-spill-*"); err != nil {
+	if r.spill, err = createTemp("spill"); err != nil {
 		return err
 	}
 	coll := db.Collection(r.p.Source.CollectionName)

@@ -228,6 +228,8 @@ func (st *localStage) create(ctx context.Context, rel string) (io.WriteCloser, e
 
 type syncFile struct{ *os.File }
 
+func (f *syncFile) abort() { f.File.Close() }
+
 func (f *syncFile) Close() error {
 	if err := f.File.Sync(); err != nil {
 		f.File.Close()
@@ -369,7 +371,7 @@ type s3Stage struct {
 // seeks, but a known size lets the upload run without a large buffer) and
 // uploads it on Close.
 func (st *s3Stage) create(ctx context.Context, rel string) (io.WriteCloser, error) {
-	f, err := os.CreateTemp("", "ferry-parquet-*")
+	f, err := createTemp("s3spool")
 	if err != nil {
 		return nil, err
 	}
@@ -384,6 +386,12 @@ type s3File struct {
 }
 
 func (w *s3File) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+// abort drops the file without uploading it.
+func (w *s3File) abort() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
 
 func (w *s3File) Close() error {
 	defer os.Remove(w.f.Name())

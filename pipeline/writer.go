@@ -287,7 +287,11 @@ func (w *partWriter) close() error {
 // abort closes the open files without finishing them.
 func (w *partWriter) abort() {
 	for k, f := range w.open {
-		f.w.Close()
+		if a, ok := f.w.(interface{ abort() }); ok {
+			a.abort() // no upload of a partial file
+		} else {
+			f.w.Close()
+		}
 		delete(w.open, k)
 	}
 }
