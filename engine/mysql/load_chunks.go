@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // Chunks of a single-column integer key are value ranges: (lo, lo+step],
@@ -13,7 +14,9 @@ import (
 // come from the snapshot (two index dives): no scan of the key to find
 // each chunk's end, as LIMIT 1 OFFSET n does. The bounds are key values
 // like the ones the OFFSET split finds (int64), so the checkpoint and its
-// resume are the same; a gap in the keys only makes a chunk smaller.
+// resume are the same. A chunk starts at the next key after the previous
+// one's end (one more index dive), so gaps in the keys make no empty
+// chunks; the step grows at most 1000-fold for sparse keys.
 
 func intKey(t *table) bool {
 	if len(t.Key) != 1 {
@@ -78,11 +81,25 @@ func (c *copier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableRun
 	rows := int64(c.e.chunkRows())
 	step := rows
 	if span := float64(max) - float64(min) + 1; t.EstRows > 0 && span > float64(t.EstRows) {
-		step = int64(math.Min(float64(rows)*span/float64(t.EstRows), float64(rows)*16))
+		step = int64(math.Min(float64(rows)*span/float64(t.EstRows), float64(rows)*1000))
 	}
 	seq := 0
 	empty := mm == nil || mm[0] == nil
 	for {
+		if !empty && seq > 0 && cur < max {
+			// Skip a gap in the keys: the next chunk starts at the next key.
+			c.locks[0].Lock()
+			nx, err := scanOne(ctx, conn, "SELECT MIN("+k+") FROM "+t.src()+" WHERE "+k+" > "+strconv.FormatInt(cur, 10), nil, 1)
+			c.locks[0].Unlock()
+			if err != nil {
+				return 0, true, fmt.Errorf("split %s: %w", t.id(), err)
+			}
+			if nx != nil && nx[0] != nil {
+				if n, ok := asInt64(nx[0]); ok && n-1 > cur {
+					cur = n - 1
+				}
+			}
+		}
 		ch := chunk{tr: tr, seq: seq, lo: lo}
 		if !empty && cur < max && uint64(max)-uint64(cur) > uint64(step) {
 			ch.hi = []any{cur + step}

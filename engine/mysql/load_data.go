@@ -70,6 +70,12 @@ func newLoadSpec(t *table, replace, targetMySQLJSON bool) *loadSpec {
 			cols = append(cols, v)
 			set = append(set, quote(c.Name)+" = CONVERT("+v+" USING utf8mb4)")
 			continue
+		case c.DataType == "inet4" || c.DataType == "inet6" || c.DataType == "uuid":
+			// Read as text: a binary string would be taken as the
+			// value's binary form.
+			cols = append(cols, v)
+			set = append(set, quote(c.Name)+" = CONVERT("+v+" USING utf8mb4)")
+			continue
 		case c.DataType == "year":
 			// The string '0000' loads as 2000; the number 0 as 0000.
 			cols = append(cols, v)

@@ -18,6 +18,13 @@ func TestFullLoadData(t *testing.T) {
 	exec1(t, e.srcDB, `INSERT INTO shop.types (id, c, vc, tx, ltx, bl, vb, bn, j) VALUES
 		(6, 'tab\there', 'ends\\', '\\N', '\\\\N\\t\\0', 0x5C4E090A00, 0x5C, 0x0A090D5C, '"\\\\"'),
 		(7, '\\', '\t', '\n', '\r', 0x09, 0x0A, 0x4E554C4C, '"N"')`)
+	// MariaDB's own types, and a table of more than one chunk with a
+	// sparse integer key (chunks by value range).
+	exec1(t, e.srcDB, `CREATE TABLE shop.mtypes (id INT UNSIGNED NOT NULL PRIMARY KEY, a INET6, b UUID, c INET4, p POINT, KEY (c)) ENGINE=InnoDB`,
+		`INSERT INTO shop.mtypes VALUES (1, '::1', '123e4567-e89b-12d3-a456-426655440000', '10.0.0.1', POINT(1.5, -2)),
+			(2, 'fe80::1:2', '00000000-0000-0000-0000-000000000000', '0.0.0.0', NULL), (3, NULL, NULL, NULL, NULL),
+			(4294967295, '2001:db8::ff00:42:8329', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '255.255.255.255', POINT(0, 0))`,
+		`INSERT INTO shop.mtypes (id, c) SELECT id * 97 + 1000, INET_NTOA(id) FROM shop.big WHERE id <= 12000`)
 	m := e.create(ferry.Modes{Schema: true, Full: true}, ferry.Options{Parallelism: 2})
 	e.agent("agent-1")
 	m = e.wait(m.ID, "completed", 90*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
@@ -61,4 +68,15 @@ func TestFullLoadData(t *testing.T) {
 		t.Errorf("target binlog: %d DROP INDEX and %d ADD KEY of shop.big's index n, want 1 and 1", drops, adds)
 	}
 	t.Logf("%s", full.Message)
+
+	// The multi-row REPLACE path (fullLoad=insert, as for a target with
+	// local_infile=OFF) moves the same values.
+	m2 := e.create(ferry.Modes{Schema: true, Full: true}, ferry.Options{Parallelism: 2,
+		Filters: ferry.Filters{IncludeDBs: []string{"shop"}, Renames: map[string]string{"shop": "shop2"}},
+		Extra:   map[string]string{"fullLoad": "insert"}})
+	m2 = e.wait(m2.ID, "completed", 90*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	if msg := m2.Step(ferry.StepFull).Message; !strings.Contains(msg, "multi-row REPLACE") {
+		t.Errorf("fullLoad=insert: %s", msg)
+	}
+	compareDumps(t, dump(t, e.src, "shop", "--ignore-table=shop.big_even"), dump(t, e.dst, "shop2", "--ignore-table=shop2.big_even"))
 }

@@ -105,6 +105,12 @@ func fullArg(c *column, v any, mysqlJSON bool) any {
 		if c.DataType == "json" && mysqlJSON {
 			return string(x)
 		}
+		switch c.DataType {
+		case "inet4", "inet6", "uuid":
+			// Sent as text: a binary string would be taken as the value's
+			// binary form.
+			return string(x)
+		}
 		if stringish(c) || c.DataType == "bit" {
 			return x
 		}
