@@ -85,7 +85,7 @@ func measureFerry(ctx context.Context, dir string, src, dst *server, srcDB *sql.
 	m := &ferry.Migration{ProjectID: proj.ID, Name: "bench", Engine: ferry.KindMySQL, Source: ep(src), Target: ep(dst),
 		Modes: ferry.Modes{Schema: true, Full: true, Incremental: withIncr && *incr > 0},
 		Options: ferry.Options{Filters: ferry.Filters{IncludeDBs: []string{dbName}}, Parallelism: *threads,
-			Conflict: ferry.ConflictFail}}
+			Conflict: ferry.ConflictFail, Extra: ferryExtra}}
 	if err := svc.CreateMigration(sys, m, true); err != nil {
 		return nil, err
 	}

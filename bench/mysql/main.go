@@ -67,12 +67,24 @@ var (
 	baselines  = flag.Bool("baselines", true, "measure mysqldump | mysql and mydumper/myloader (false: ferry alone)")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of ferry's run (this process) to this file")
 	ferryRuns  = flag.Int("ferry-repeat", 1, "runs of ferry's full load (the best is reported)")
+	extraFlag  = flag.String("ferry-extra", "", "engine options of ferry's job (Options.Extra) as k=v,k=v: fullLoad=insert (multi-row REPLACEs instead of LOAD DATA), fullLoadBinlog=off (no target binlog during the load)")
 )
+
+// ferryExtra is -ferry-extra parsed.
+var ferryExtra map[string]string
 
 const dbName = "sbtest"
 
 func main() {
 	flag.Parse()
+	for _, kv := range strings.Split(*extraFlag, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if ferryExtra == nil {
+				ferryExtra = map[string]string{}
+			}
+			ferryExtra[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "ferry-bench-mysql-")
 	must(err)
