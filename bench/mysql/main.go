@@ -101,6 +101,7 @@ func main() {
 	fmt.Printf("machine: %d CPU(s), %s\n", runtime.NumCPU(), version("mariadbd", "--version"))
 	src := startMariaDB(dir, "src", 1)
 	dst := startMariaDB(dir, "dst", 2)
+	srcServer, dstServer = src, dst
 	srcDB, dstDB := open(src.dsn), open(dst.dsn)
 
 	// The data set.
@@ -137,7 +138,11 @@ func main() {
 		check(ctx, srcDB, dstDB, r)
 		for _, base := range []string{"mysqldump", "mydumper"} {
 			if b := results[base]; b != nil {
-				fmt.Printf("  ferry / %s: %.2fx\n", base, r.rowsPerSec()/b.rowsPerSec())
+				fmt.Printf("  ferry / %s: %.2fx rows/s", base, r.rowsPerSec()/b.rowsPerSec())
+				if r.cpu.total() > 0 && b.cpu.total() > 0 {
+					fmt.Printf("; CPU per row %.2fx less", b.cpu.total().Seconds()/r.cpu.total().Seconds())
+				}
+				fmt.Println()
 			}
 		}
 		if r.incr != nil {
@@ -166,6 +171,7 @@ func measureFerryRuns(ctx context.Context, dir string, src, dst *server, srcDB, 
 	for i := 0; i < *ferryRuns; i++ {
 		resetTarget(ctx, dstDB)
 		resetPeakRSS()
+		c0 := takeCPU()
 		withIncr := i == *ferryRuns-1
 		sub := filepath.Join(dir, fmt.Sprintf("ferry-%d", i))
 		if err := os.MkdirAll(sub, 0o755); err != nil {
@@ -176,6 +182,7 @@ func measureFerryRuns(ctx context.Context, dir string, src, dst *server, srcDB, 
 			return nil, err
 		}
 		r.peakRSS = peakRSS()
+		r.cpu = takeCPU().since(c0)
 		if *ferryRuns > 1 {
 			r.rows, r.bytes = rowsAll, bytesAll
 			r.print(fmt.Sprintf("ferry full load (run %d)", i+1))
@@ -192,6 +199,54 @@ func measureFerryRuns(ctx context.Context, dir string, src, dst *server, srcDB, 
 		}
 	}
 	return best, nil
+}
+
+// The machine may be shared (the wall times are then noisy): the CPU time
+// each load costs, its servers' and its own processes', is reported too.
+var srcServer, dstServer *server
+
+// cpuUse is CPU time: of the source and target servers, and of the tool
+// (this process for ferry, which runs in-process; the child processes
+// for the baselines).
+type cpuUse struct{ src, dst, tool time.Duration }
+
+func (c cpuUse) total() time.Duration { return c.src + c.dst + c.tool }
+
+func (c cpuUse) since(o cpuUse) cpuUse {
+	return cpuUse{src: c.src - o.src, dst: c.dst - o.dst, tool: c.tool - o.tool}
+}
+
+func takeCPU() cpuUse {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpuUse{src: procCPU(srcServer), dst: procCPU(dstServer), tool: self}
+}
+
+// procCPU is the CPU time a server's process used so far (utime+stime).
+func procCPU(s *server) time.Duration {
+	if s == nil || s.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	st := string(b)
+	f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stime) * time.Second / 100 // USER_HZ
+}
+
+func childCPU(ps *os.ProcessState) time.Duration {
+	if ps == nil {
+		return 0
+	}
+	return ps.UserTime() + ps.SystemTime()
 }
 
 // resetPeakRSS resets this process's peak resident set size (VmHWM).
@@ -217,11 +272,14 @@ func baseline(ctx context.Context, srcDB, dstDB *sql.DB, name string, run func()
 	var runs []*result
 	for i := 0; i < *repeat; i++ {
 		resetTarget(ctx, dstDB)
+		c0 := takeCPU()
 		r, err := run()
 		if err != nil {
 			fmt.Printf("%s: %v\n", name, err)
 			return nil
 		}
+		r.cpu = takeCPU().since(c0)
+		r.cpu.tool = r.toolCPU
 		r.rows, r.bytes = rowsAll, bytesAll
 		r.print(name)
 		runs = append(runs, r)
@@ -244,6 +302,8 @@ type result struct {
 	equal       string
 	incr        *incrResult
 	peakRSS     int64
+	toolCPU     time.Duration // the tool's own processes (baselines)
+	cpu         cpuUse
 }
 
 func (r *result) rowsPerSec() float64 { return float64(r.rows) / r.wall.Seconds() }
@@ -258,6 +318,10 @@ func (r *result) print(name string) {
 	}
 	if r.peakRSS > 0 {
 		fmt.Printf(", peak RSS %.0f MB", float64(r.peakRSS)/1e6)
+	}
+	if t := r.cpu.total(); t > 0 {
+		fmt.Printf("; CPU %.1fs = %.1f µs/row (source server %.1fs, target server %.1fs, tool %.1fs)",
+			t.Seconds(), float64(t.Microseconds())/float64(r.rows), r.cpu.src.Seconds(), r.cpu.dst.Seconds(), r.cpu.tool.Seconds())
 	}
 	fmt.Println()
 }
@@ -311,7 +375,7 @@ func measureMysqldump(src, dst *server) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysqldump: %v: %s", err, dumpErr.String())
 	}
-	return &result{wall: time.Since(start), dumpBytes: cw.n}, nil
+	return &result{wall: time.Since(start), dumpBytes: cw.n, toolCPU: childCPU(dump.ProcessState) + childCPU(load.ProcessState)}, nil
 }
 
 // measureMydumper dumps the source with mydumper into a directory, then
@@ -339,6 +403,7 @@ func measureMydumper(dir string, src, dst *server) (*result, error) {
 		return nil, fmt.Errorf("mydumper: %v: %s", err, b)
 	}
 	dumped := time.Since(start)
+	tool := childCPU(cmd.ProcessState)
 	size := dirSize(out)
 	cmd = exec.Command(loader, "-h", "127.0.0.1", "-P", strconv.Itoa(dst.port), "-u", "root", "-d", out,
 		"-t", t, "-o", "-e", "-v", "1")
@@ -346,7 +411,8 @@ func measureMydumper(dir string, src, dst *server) (*result, error) {
 		return nil, fmt.Errorf("myloader: %v: %s", err, b)
 	}
 	wall := time.Since(start)
-	return &result{wall: wall, dumpBytes: size,
+	tool += childCPU(cmd.ProcessState)
+	return &result{wall: wall, dumpBytes: size, toolCPU: tool,
 		parts: fmt.Sprintf("dump %s + load %s", dumped.Round(time.Millisecond), (wall - dumped).Round(time.Millisecond))}, nil
 }
 

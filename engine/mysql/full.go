@@ -23,8 +23,12 @@ import (
 // binlog position of that instant (MariaDB: the Binlog_snapshot_file/_position
 // status of a snapshot connection; MySQL: SHOW MASTER STATUS under the lock),
 // UNLOCK TABLES. Every table is read in those transactions, split into key
-// ranges of ChunkRows rows that N workers copy in parallel with multi-row
-// REPLACEs. The checkpoint holds that first position (Snapshot) and, per
+// ranges of about ChunkRows rows (value ranges for an integer key,
+// load_chunks.go) that N workers copy in parallel, each chunk streamed from
+// its snapshot read into one LOAD DATA LOCAL INFILE ... REPLACE on the
+// target (load_data.go; multi-row REPLACEs where the target refuses it).
+// Plain secondary keys are dropped for the load and built per table once
+// it is copied (load_index.go). The checkpoint holds that first position (Snapshot) and, per
 // table, the key up to which every chunk is copied (UpTo: the contiguous
 // prefix of finished chunks) or Done.
 //

@@ -11,7 +11,8 @@ import (
 // TestFullLoadData: the full copy by LOAD DATA LOCAL INFILE moves every
 // column type byte for byte (escapes, NULL against the strings "NULL" and
 // "\N", a trailing backslash, binary bytes, FLOAT bits), and the target's
-// tables end identical to the source's, secondary indexes included.
+// tables end identical to the source's, secondary indexes included;
+// fullLoadBinlog=off keeps the rows out of the target's binlog.
 func TestFullLoadData(t *testing.T) {
 	e := newEnv(t)
 	seed(t, e.srcDB, 30000)
@@ -25,7 +26,7 @@ func TestFullLoadData(t *testing.T) {
 			(2, 'fe80::1:2', '00000000-0000-0000-0000-000000000000', '0.0.0.0', NULL), (3, NULL, NULL, NULL, NULL),
 			(4294967295, '2001:db8::ff00:42:8329', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '255.255.255.255', POINT(0, 0))`,
 		`INSERT INTO shop.mtypes (id, c) SELECT id * 97 + 1000, INET_NTOA(id) FROM shop.big WHERE id <= 12000`)
-	m := e.create(ferry.Modes{Schema: true, Full: true}, ferry.Options{Parallelism: 2})
+	m := e.create(ferry.Modes{Schema: true, Full: true}, ferry.Options{Parallelism: 2, Extra: map[string]string{"fullLoadBinlog": "off"}})
 	e.agent("agent-1")
 	m = e.wait(m.ID, "completed", 90*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
 	full := m.Step(ferry.StepFull)
@@ -45,7 +46,7 @@ func TestFullLoadData(t *testing.T) {
 	}
 	// shop.big's KEY (n) was dropped for the load and built after it, once
 	// (the dumps above show it back, in its place).
-	var drops, adds int
+	var drops, adds, rowEvents int
 	rows, err := e.dstDB.Query("SHOW BINLOG EVENTS")
 	if err != nil {
 		t.Fatal(err)
@@ -62,10 +63,16 @@ func TestFullLoadData(t *testing.T) {
 		if strings.Contains(info, "`shop`.`big` ADD KEY `n`") {
 			adds++
 		}
+		if typ == "Table_map" && strings.Contains(info, "`shop`.`big`") {
+			rowEvents++
+		}
 	}
 	rows.Close()
 	if drops != 1 || adds != 1 {
 		t.Errorf("target binlog: %d DROP INDEX and %d ADD KEY of shop.big's index n, want 1 and 1", drops, adds)
+	}
+	if rowEvents != 0 {
+		t.Errorf("fullLoadBinlog=off: %d row events of shop.big in the target's binlog", rowEvents)
 	}
 	t.Logf("%s", full.Message)
 
