@@ -44,6 +44,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// HealthTimeout bounds the store ping of /healthz (default 3s).
 	HealthTimeout time.Duration
+	// Limits are the per-API-key request rate and the per-address failed
+	// authentication rate every dialect enforces (429 in its own error
+	// body); zero values turn them off.
+	Limits httpauth.Limits
 }
 
 // Server is ferry's HTTP service.
@@ -103,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 
 	svc, log := cfg.Service, cfg.Logger
 	auth := httpauth.New(svc)
+	auth.SetLimits(cfg.Limits)
 	s.matchers = []mount{
 		{"native", []string{"/api/v1/"}, native.New(svc, auth, log)},
 		{"atlas", []string{"/api/atlas/", "/api/oauth/"}, atlas.New(svc, auth, log)},

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 	"github.com/ferrymigrate/ferry/sqlite"
 )
 
@@ -61,7 +62,7 @@ type env struct {
 	released chan struct{}
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T, limits ...httpauth.Limits) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ferry.db"))
@@ -75,7 +76,11 @@ func setup(t *testing.T) *env {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := ferry.NewService(db, reg, logger)
 	e := &env{svc: svc, db: db, logs: logs, released: make(chan struct{})}
-	srv, err := New(Config{Service: svc, Logger: logger, Mount: map[string]http.Handler{
+	var lim httpauth.Limits
+	if len(limits) > 0 {
+		lim = limits[0]
+	}
+	srv, err := New(Config{Service: svc, Logger: logger, Limits: lim, Mount: map[string]http.Handler{
 		"GET /test/panic": http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom: secret internals") }),
 		"GET /test/slow": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(300 * time.Millisecond)

@@ -21,6 +21,7 @@ import (
 	mongoengine "github.com/ferrymigrate/ferry/engine/mongo"
 	mysqlengine "github.com/ferrymigrate/ferry/engine/mysql"
 	redisengine "github.com/ferrymigrate/ferry/engine/redis"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 	pipelineexp "github.com/ferrymigrate/ferry/pipeline"
 	"github.com/ferrymigrate/ferry/postgres"
 	"github.com/ferrymigrate/ferry/server"
@@ -224,6 +225,8 @@ func (c *cli) serve(args []string) error {
 	agentID := fs.String("agent-id", "", "id of the in-process agent (default: hostname plus a random suffix)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	rateLimit := fs.Float64("rate-limit", 100, "API requests per second per API key (burst twice that; 0: no limit); over it every dialect answers 429 with Retry-After")
+	failLimit := fs.Float64("auth-fail-limit", 2, "failed authentications per second per remote address (burst ten times that; 0: no limit)")
 	var bf backupFlags
 	bf.register(fs)
 	var pf pipelineFlags
@@ -253,7 +256,8 @@ func (c *cli) serve(args []string) error {
 	defer st.Close()
 	reg := newRegistry(log, pc, backups)
 	svc := ferry.NewService(st, reg, log)
-	srv, err := server.New(server.Config{Service: svc, Logger: log, Addr: *addr})
+	srv, err := server.New(server.Config{Service: svc, Logger: log, Addr: *addr,
+		Limits: httpauth.Limits{PerKey: *rateLimit, FailedPerAddr: *failLimit}})
 	if err != nil {
 		return err
 	}

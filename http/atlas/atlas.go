@@ -94,7 +94,7 @@ func (h *handler) api(pattern string, fn apiFunc) {
 // route itself, and renders the result.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, fn apiFunc) {
 	o, optsErr := parseOpts(r)
-	p, err := h.auth.Authenticate(r)
+	p, err := h.auth.Check(w, r)
 	if err != nil {
 		if ferry.ErrorCode(err) == ferry.EUNAUTHORIZED {
 			h.auth.Challenge(w)

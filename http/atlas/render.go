@@ -207,7 +207,7 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, r *http.Request, o o
 	if ae.Error >= 500 && logger != nil {
 		logger.Error("atlas api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if ae.Error == http.StatusTooManyRequests {
+	if ae.Error == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "60")
 	}
 	w.Header().Set("Content-Type", "application/json")

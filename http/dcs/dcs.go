@@ -112,7 +112,7 @@ func (h *handler) route(pattern string, fn op) {
 				Message: fmt.Sprintf("Invalid project ID format: %q is not a 24-hex ferry project id.", pid)})
 			return
 		}
-		p, err := h.auth.Authenticate(r)
+		p, err := h.auth.Check(w, r)
 		if err != nil {
 			h.writeError(w, r, err)
 			return

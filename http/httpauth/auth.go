@@ -28,6 +28,8 @@ const NonceTTL = 5 * time.Minute
 type Authenticator struct {
 	Service *ferry.Service
 	secret  [32]byte
+	// perKey and failed are the rate limits Check applies (SetLimits).
+	perKey, failed *Limiter
 }
 
 // New returns an authenticator with a fresh nonce secret.

@@ -89,13 +89,13 @@ func (h *Handler) Handler(r *http.Request) (http.Handler, string) { return h.mux
 func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !rt.public {
-			p, err := h.auth.Authenticate(r)
+			p, err := h.auth.Check(w, r)
 			if err != nil {
 				scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 				// Challenge only callers that may answer a Digest challenge
 				// (none or Digest credentials): a browser sending Basic must
 				// not get a login dialog.
-				if r.Header.Get("X-Auth-Token") == "" && (scheme == "" || strings.EqualFold(scheme, "digest")) {
+				if ferry.ErrorCode(err) == ferry.EUNAUTHORIZED && r.Header.Get("X-Auth-Token") == "" && (scheme == "" || strings.EqualFold(scheme, "digest")) {
 					h.auth.Challenge(w)
 				}
 				h.writeError(w, r, err)

@@ -121,10 +121,10 @@ func (h *handler) route(pattern string, fn op) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c := h.begin(w)
 		defer h.recoverPanic(w, r, c)
-		p, err := h.auth.Authenticate(r)
+		p, err := h.auth.Check(w, r)
 		if err != nil {
 			scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-			if r.Header.Get("X-Auth-Token") == "" && (scheme == "" || strings.EqualFold(scheme, "digest")) {
+			if ferry.ErrorCode(err) == ferry.EUNAUTHORIZED && r.Header.Get("X-Auth-Token") == "" && (scheme == "" || strings.EqualFold(scheme, "digest")) {
 				h.auth.Challenge(w)
 			}
 			h.writeError(w, r, c, err)
