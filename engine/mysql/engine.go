@@ -9,8 +9,10 @@
 //     include/exclude filters and renames.
 //   - full: one consistent snapshot taken by N connections under a brief
 //     FLUSH TABLES WITH READ LOCK, with the binlog position that matches it;
-//     tables split into key ranges copied in parallel with batched
-//     multi-row REPLACEs; resumable (see full.go for the resume design).
+//     tables split into key ranges copied in parallel, each chunk streamed
+//     into LOAD DATA LOCAL INFILE ... REPLACE (multi-row REPLACEs where the
+//     target refuses it), plain secondary keys built after each table's
+//     load; resumable per chunk (see full.go for the resume design).
 //   - incremental: binlog replication from the snapshot's position with
 //     go-mysql's BinlogSyncer, row events applied idempotently and
 //     exactly once (the applied position is written to ferry_meta.checkpoint
