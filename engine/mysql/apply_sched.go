@@ -74,7 +74,7 @@ type sched struct {
 	owner    map[string]keyOwner // conflict key -> last in-flight transaction touching it
 	load     []int               // in-flight transactions per worker
 	total    int
-	next     int // where the search for the least loaded worker starts
+	fill     int // see place
 }
 
 type keyOwner struct {
@@ -82,14 +82,21 @@ type keyOwner struct {
 	seq    uint64
 }
 
-func newSched(workers, maxQueue int) *sched {
+// schedFill is how many transactions a worker holds before the scheduler
+// hands non-conflicting ones to the next (see place).
+var schedFill = 4
+
+func newSched(workers, maxQueue, fill int) *sched {
 	if workers < 1 {
 		workers = 1
 	}
 	if maxQueue < 1 {
 		maxQueue = 1
 	}
-	return &sched{n: workers, maxQueue: maxQueue, owner: map[string]keyOwner{}, load: make([]int, workers)}
+	if fill < 1 {
+		fill = 1
+	}
+	return &sched{n: workers, maxQueue: maxQueue, fill: min(fill, maxQueue), owner: map[string]keyOwner{}, load: make([]int, workers)}
 }
 
 // place returns the worker t goes to, or -1 when it must wait for
@@ -118,10 +125,18 @@ func (s *sched) place(t *txn) int {
 		}
 		return w
 	}
-	// The least loaded worker, ties going round robin.
-	best := s.next % s.n
-	for j := 1; j < s.n; j++ {
-		if i := (s.next + j) % s.n; s.load[i] < s.load[best] {
+	// The first worker holding fewer than fill transactions: while it
+	// keeps up, the transactions queue behind its commit and it takes them
+	// as one group (fewer, larger target transactions); the next worker
+	// joins in when its queue grows. Then the least loaded.
+	for i := 0; i < s.n; i++ {
+		if s.load[i] < s.fill {
+			return i
+		}
+	}
+	best := 0
+	for i := 1; i < s.n; i++ {
+		if s.load[i] < s.load[best] {
 			best = i
 		}
 	}
@@ -138,7 +153,6 @@ func (s *sched) assign(t *txn, w int) {
 	}
 	s.load[w]++
 	s.total++
-	s.next = w + 1
 }
 
 // finish records t (assigned to w) as applied.

@@ -21,9 +21,10 @@ func TestSchedPlace(t *testing.T) {
 		name     string
 		workers  int
 		maxQueue int
+		fill     int
 		steps    []step
 	}{
-		{"disjoint keys spread over the least loaded workers", 3, 10, []step{
+		{"disjoint keys spread over the least loaded workers", 3, 10, 1, []step{
 			{keys: []string{"a"}, want: 0},
 			{keys: []string{"b"}, want: 1},
 			{keys: []string{"c"}, want: 2},
@@ -31,21 +32,21 @@ func TestSchedPlace(t *testing.T) {
 			{finish: 2},
 			{keys: []string{"e"}, want: 1},
 		}},
-		{"a conflict follows the worker holding the key", 3, 10, []step{
+		{"a conflict follows the worker holding the key", 3, 10, 1, []step{
 			{keys: []string{"a"}, want: 0},
 			{keys: []string{"b"}, want: 1},
 			{keys: []string{"a", "x"}, want: 0},
 			{keys: []string{"x"}, want: 0}, // x is now owned by worker 0 (seq 3)
 			{keys: []string{"b", "y"}, want: 1},
 		}},
-		{"conflicts on two workers wait until one is done", 2, 10, []step{
+		{"conflicts on two workers wait until one is done", 2, 10, 1, []step{
 			{keys: []string{"a"}, want: 0},
 			{keys: []string{"b"}, want: 1},
 			{keys: []string{"a", "b"}, want: -1},
 			{finish: 1},
 			{keys: []string{"a", "b"}, want: 1},
 		}},
-		{"a key is released only by its last transaction", 2, 10, []step{
+		{"a key is released only by its last transaction", 2, 10, 1, []step{
 			{keys: []string{"k"}, want: 0},
 			{keys: []string{"k"}, want: 0},
 			{finish: 1},
@@ -54,13 +55,13 @@ func TestSchedPlace(t *testing.T) {
 			{finish: 2},
 			{keys: []string{"k", "j"}, want: 1},
 		}},
-		{"a barrier waits for everything in flight and runs alone", 2, 10, []step{
+		{"a barrier waits for everything in flight and runs alone", 2, 10, 1, []step{
 			{keys: []string{"a"}, want: 0},
 			{barrier: true, want: -1},
 			{finish: 1},
 			{barrier: true, want: 0},
 		}},
-		{"a full queue makes the reader wait", 2, 1, []step{
+		{"a full queue makes the reader wait", 2, 1, 1, []step{
 			{keys: []string{"a"}, want: 0},
 			{keys: []string{"b"}, want: 1},
 			{keys: []string{"c"}, want: -1},
@@ -68,14 +69,27 @@ func TestSchedPlace(t *testing.T) {
 			{finish: 1},
 			{keys: []string{"a"}, want: 0},
 		}},
-		{"no keys (nothing to conflict on) still spread", 2, 10, []step{
+		{"no keys (nothing to conflict on) still spread", 2, 10, 1, []step{
 			{want: 0},
 			{want: 1},
+		}},
+		{"a worker fills up to fill before the next joins in", 3, 10, 2, []step{
+			{keys: []string{"a"}, want: 0},
+			{keys: []string{"b"}, want: 0},
+			{keys: []string{"c"}, want: 1},
+			{keys: []string{"d"}, want: 1},
+			{finish: 1},
+			{keys: []string{"e"}, want: 0},
+			{keys: []string{"f"}, want: 2},
+			{keys: []string{"g"}, want: 2},
+			{keys: []string{"h"}, want: 0}, // all full: the least loaded, lowest first
+			{keys: []string{"b"}, want: 0}, // a conflict still follows its worker
+			{keys: []string{"c", "i"}, want: 1},
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := newSched(c.workers, c.maxQueue)
+			s := newSched(c.workers, c.maxQueue, c.fill)
 			inflight := map[uint64]struct {
 				t *txn
 				w int

@@ -227,6 +227,13 @@ func (s *syncer) query(ctx context.Context, schema, q string, end pos, thread ui
 	if err := s.drain(ctx); err != nil {
 		return err
 	}
+	if s.wm.pos != s.marked {
+		// A restart resumes right before the DDL, not before rows already
+		// applied in the table's old shape.
+		if err := s.writeMark(ctx); err != nil {
+			return err
+		}
+	}
 	out := stmt
 	for from, to := range s.f.dbRen {
 		out = strings.ReplaceAll(out, quote(from)+".", quote(to)+".")

@@ -72,6 +72,10 @@ func TestParallelApplyConflictingWrites(t *testing.T) {
 
 	e := New(nil)
 	e.ApplyWorkers, e.BatchRows = 4, 50
+	// Spread the transactions over every worker (the default fills one
+	// worker's queue first): the conflicts are between workers then.
+	defer func(f int) { schedFill = f }(schedFill)
+	schedFill = 1
 	b, _ := json.Marshal(incrCheckpoint{Pos: p0, EventTime: time.Now().Unix()})
 	rt := &fakeRT{cp: b}
 	start := func() (context.CancelFunc, chan error) {

@@ -243,7 +243,7 @@ func (s *syncer) run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.sch = newSched(s.workers, workerQueue)
+	s.sch = newSched(s.workers, workerQueue, schedFill)
 	s.pool = startPool(ctx, s.workers, func(n int) *applier {
 		ap := newApplier(s.dst, workerID(s.markerID, n), s.json, s.batch)
 		ap.guard, ap.side = s.guard, s.side
