@@ -43,12 +43,16 @@ type incrResult struct {
 	maxLag        int64   // seconds, as ferry reported while the load ran
 	catchUp       time.Duration
 	heartbeat     string // the lag measured outside ferry (incr.go)
+	backlog       string // the apply capacity on a backlog (incr.go)
 }
 
 func (r *incrResult) print() {
 	fmt.Printf("ferry incremental: %.0f changes/s applied (%d in %s) while sysbench oltp_write_only ran %.0f tps, %.0f writes/s on the source; lag max %ds; cutover drained in %s after the load\n",
 		r.appliedPerSec, r.applied, r.load.Round(time.Millisecond), r.loadTPS, r.loadWrites, r.maxLag, r.catchUp.Round(time.Millisecond))
 	fmt.Println("  " + r.heartbeat)
+	if r.backlog != "" {
+		fmt.Println(r.backlog)
+	}
 }
 
 // measureFerry runs one migration job (schema, full and, with -incr,
@@ -178,6 +182,7 @@ wait:
 	ir.catchUp = time.Since(loadEnd)
 	ir.applied = m.Step(ferry.StepIncremental).Counters.Ops - startOps
 	ir.appliedPerSec = float64(ir.applied) / time.Since(loadStart).Seconds()
+	ir.backlog = measureBacklog(ctx, src, dst, srcDB)
 	r.incr = ir
 	return r, nil
 }

@@ -3,9 +3,21 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
 	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
+
+	"github.com/ferrymigrate/ferry"
 )
 
 // lagProbe measures the incremental sync's replication lag from outside
@@ -21,12 +33,27 @@ type lagProbe struct {
 	done    chan struct{}
 	samples []time.Duration
 	err     error
+	// CPU seconds used from start to finish: this process (ferry, with
+	// the probe's small share) and the two servers.
+	start time.Time
+	cpu0  [3]float64
+	pids  [2]int // target, source mariadbd
 }
 
 const heartbeatEvery = 50 * time.Millisecond
 
 func startLagProbe(ctx context.Context, srcDB *sql.DB, dst *server) *lagProbe {
-	p := &lagProbe{stop: make(chan struct{}), done: make(chan struct{})}
+	p := &lagProbe{stop: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
+	if dst.cmd != nil && dst.cmd.Process != nil {
+		p.pids[0] = dst.cmd.Process.Pid
+	}
+	var pidFile string
+	if srcDB.QueryRowContext(ctx, "SELECT @@pid_file").Scan(&pidFile) == nil {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			p.pids[1], _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	p.cpu0 = p.cpu()
 	go func() {
 		defer close(p.done)
 		p.err = p.run(ctx, srcDB, dst)
@@ -80,6 +107,10 @@ func (p *lagProbe) run(ctx context.Context, srcDB *sql.DB, dst *server) error {
 func (p *lagProbe) finish() string {
 	close(p.stop)
 	<-p.done
+	cpu1 := p.cpu()
+	el := time.Since(p.start).Seconds()
+	usage := fmt.Sprintf("; CPU over the load (cores busy): ferry %.2f, target mariadbd %.2f, source mariadbd %.2f (sysbench and the rest of the machine not counted)",
+		(cpu1[0]-p.cpu0[0])/el, (cpu1[1]-p.cpu0[1])/el, (cpu1[2]-p.cpu0[2])/el)
 	if p.err != nil {
 		return "heartbeat lag: " + p.err.Error()
 	}
@@ -101,5 +132,123 @@ func (p *lagProbe) finish() string {
 		}
 	}
 	return fmt.Sprintf("heartbeat lag (every %s on the source, age on the target): avg %s, p50 %s, p99 %s, max %s over %d samples; %d samples (%.1f%%) at 1 s or more",
-		heartbeatEvery, r(sum/time.Duration(len(s))), r(q(0.5)), r(q(0.99)), r(s[len(s)-1]), len(s), over, 100*float64(over)/float64(len(s)))
+		heartbeatEvery, r(sum/time.Duration(len(s))), r(q(0.5)), r(q(0.99)), r(s[len(s)-1]), len(s), over, 100*float64(over)/float64(len(s))) + usage
+}
+
+// cpu returns the CPU seconds (user + system) of this process, the
+// target's server and the source's.
+func (p *lagProbe) cpu() [3]float64 {
+	var out [3]float64
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		out[0] = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+	}
+	for i, pid := range p.pids {
+		if pid == 0 {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name (which ends with ')'): utime and
+		// stime are the 14th and 15th fields of the line.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 12 {
+			ut, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			out[i+1] = (ut + st) / 100 // clock ticks (USER_HZ 100)
+		}
+	}
+	return out
+}
+
+var incrBacklog = flag.Duration("incr-backlog", 20*time.Second, "after the incremental run: how long sysbench oltp_write_only writes to the source while ferry is stopped; ferry then applies the backlog alone (its apply capacity; 0: skip)")
+
+// benchRT is a StepRuntime for running ferry's incremental step directly.
+type benchRT struct {
+	cp     json.RawMessage
+	cut    chan struct{}
+	mu     sync.Mutex
+	ops    int64
+	logger *slog.Logger
+}
+
+func (r *benchRT) Checkpoint() json.RawMessage { return r.cp }
+func (r *benchRT) Progress(c ferry.Counters, _ float64) {
+	r.mu.Lock()
+	r.ops = c.Ops
+	r.mu.Unlock()
+}
+func (r *benchRT) Lag(time.Duration, time.Time) {}
+func (r *benchRT) Message(string)               {}
+func (r *benchRT) Save(_ context.Context, cp json.RawMessage) error {
+	r.mu.Lock()
+	r.cp = append(json.RawMessage(nil), cp...)
+	r.mu.Unlock()
+	return nil
+}
+func (r *benchRT) Cutover() <-chan struct{} { return r.cut }
+func (r *benchRT) Logger() *slog.Logger     { return r.logger }
+func (r *benchRT) AgentID() string          { return "bench" }
+
+// measureBacklog measures ferry's apply capacity: with no sync running,
+// sysbench oltp_write_only writes to the source for -incr-backlog; then
+// ferry's incremental step starts at the position from before the load
+// and is asked to cut over at once, so it applies the whole backlog (with
+// the machine to itself) and returns. The target must equal the source
+// before (it does after the cutover of the measured job) and does after
+// (the bench's compare runs next).
+func measureBacklog(ctx context.Context, src, dst *server, srcDB *sql.DB) string {
+	if *incrBacklog <= 0 || newEngine == nil {
+		return ""
+	}
+	var p struct {
+		File string `json:"file"`
+		Pos  uint32 `json:"pos"`
+		GTID string `json:"gtid,omitempty"`
+	}
+	var ignore [3]sql.NullString
+	if err := srcDB.QueryRowContext(ctx, "SHOW MASTER STATUS").Scan(&p.File, &p.Pos, &ignore[0], &ignore[1]); err != nil {
+		return "backlog: " + err.Error()
+	}
+	var g sql.NullString
+	_ = srcDB.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", p.File, p.Pos).Scan(&g)
+	p.GTID = g.String
+	args := append(sysbenchArgs(src, *threads), "--time="+strconv.Itoa(int(incrBacklog.Seconds())), "--report-interval=0", "run")
+	out, err := exec.Command(lookPath("sysbench"), append([]string{"oltp_write_only"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("backlog: sysbench: %v\n%s", err, out)
+	}
+	writes := perSec(out, `write:\s+(\d+)`)
+	tps := perSec(out, `transactions:\s+\d+\s+\(([0-9.]+) per sec`)
+	cp, _ := json.Marshal(map[string]any{"pos": p, "eventTime": time.Now().Unix()})
+	rt := &benchRT{cp: cp, cut: make(chan struct{}), logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	close(rt.cut)
+	ep := func(s *server) ferry.Endpoint {
+		return ferry.Endpoint{Kind: ferry.KindMySQL, Addrs: []string{fmt.Sprintf("127.0.0.1:%d", s.port)}, Username: "root"}
+	}
+	m := &ferry.Migration{ID: "benchbacklog000000000000", Engine: ferry.KindMySQL, Source: ep(src), Target: ep(dst),
+		Modes:   ferry.Modes{Incremental: true},
+		Options: ferry.Options{Filters: ferry.Filters{IncludeDBs: []string{dbName}}}}
+	m.InitSteps()
+	eng := newEngine(rt.logger)
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	start := time.Now()
+	if err := eng.RunStep(ctx, m, ferry.StepIncremental, rt); err != nil {
+		return "backlog: ferry: " + err.Error()
+	}
+	el := time.Since(start)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := float64(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) / 1e9
+	var st struct {
+		Ops int64 `json:"ops"`
+	}
+	_ = json.Unmarshal(rt.cp, &st)
+	dstDB := open(dst.dsn)
+	defer dstDB.Close()
+	_, _ = dstDB.ExecContext(ctx, "DELETE FROM ferry_meta.checkpoint WHERE job_id LIKE 'benchbacklog%'")
+	return fmt.Sprintf("ferry backlog apply (capacity): sysbench wrote %.0f writes (%.0f tps, %.0f writes/s) in %s with ferry stopped; ferry then applied %d changes in %s = %.0f changes/s (%.2f cores of ferry CPU, %.0f µs CPU per change)",
+		writes, tps, writes/incrBacklog.Seconds(), incrBacklog, st.Ops, el.Round(time.Millisecond), float64(st.Ops)/el.Seconds(), cpu/el.Seconds(), cpu/float64(max(st.Ops, 1))*1e6)
 }
