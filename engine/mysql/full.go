@@ -272,8 +272,9 @@ type copier struct {
 	// load: chunks go by LOAD DATA LOCAL INFILE (load_data.go), each
 	// worker on its own target connection.
 	load     bool
-	dstMySQL bool // the target is MySQL (not MariaDB)
-	noBinlog bool // the load's target sessions run with sql_log_bin = 0
+	dstMySQL bool        // the target is MySQL (not MariaDB)
+	noBinlog bool        // the load's target sessions run with sql_log_bin = 0
+	noLoad   atomic.Bool // the target refused a LOAD DATA LOCAL
 	// idx takes the tables whose deferred indexes are to be built;
 	// building is the table being indexed ("" when none).
 	idx      chan *tableRun
@@ -693,7 +694,7 @@ func scanOne(ctx context.Context, conn *sql.Conn, q string, args []any, n int) (
 // copy copies one chunk from the snapshot to the target: by LOAD DATA
 // when it can, else by multi-row REPLACEs.
 func (c *copier) copy(ctx context.Context, conn, dconn *sql.Conn, ch chunk) error {
-	if dconn != nil && ch.tr.spec != nil {
+	if dconn != nil && ch.tr.spec != nil && !c.noLoad.Load() {
 		n, err := c.loadChunk(ctx, conn, dconn, ch)
 		if err == nil {
 			ch.tr.live.Add(-n)

@@ -296,7 +296,7 @@ func (c *copier) loadChunk(ctx context.Context, conn, dconn *sql.Conn, ch chunk)
 		loadErr <- err
 	}()
 
-	var n int64
+	var n, countedRows, countedBytes int64
 	readErr := conn.Raw(func(dc any) error {
 		qc, ok := dc.(driver.QueryerContext)
 		if !ok {
@@ -323,6 +323,8 @@ func (c *copier) loadChunk(ctx context.Context, conn, dconn *sql.Conn, ch chunk)
 			c.cp.Bytes += bytes
 			c.mu.Unlock()
 			c.limiter.wait(ctx, int(bytes))
+			countedRows += pending
+			countedBytes += bytes
 			bytes, pending = 0, 0
 			return nil
 		}
@@ -355,6 +357,20 @@ func (c *copier) loadChunk(ctx context.Context, conn, dconn *sql.Conn, ch chunk)
 		pw.Close()
 	}
 	lerr := <-loadErr
+	var me *gomysql.MySQLError
+	if errors.As(lerr, &me) && (me.Number == 1148 || me.Number == 3948 || me.Number == 2068) {
+		// LOAD DATA LOCAL refused (by a setting @@local_infile does not
+		// show): nothing was loaded; this and later chunks go by REPLACEs.
+		c.noLoad.Store(true)
+		c.rows.Add(-countedRows)
+		tr.live.Add(-countedRows)
+		c.bytes.Add(-countedBytes)
+		c.mu.Lock()
+		c.cp.Bytes -= countedBytes
+		c.mu.Unlock()
+		c.rt.Logger().Warn("the target refuses LOAD DATA LOCAL INFILE: copying by multi-row REPLACEs", "err", lerr)
+		return 0, errNoLoadData
+	}
 	switch {
 	case lerr != nil:
 		return n, fmt.Errorf("load %s: %w", t.dst(), lerr)
@@ -417,7 +433,7 @@ func (c *copier) loadConn(ctx context.Context) (*sql.Conn, error) {
 
 // method says how the rows were written.
 func (c *copier) method() string {
-	if c.load {
+	if c.load && !c.noLoad.Load() {
 		return "by LOAD DATA LOCAL INFILE"
 	}
 	return "by multi-row REPLACE"

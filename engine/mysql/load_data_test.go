@@ -76,11 +76,12 @@ func TestFullLoadData(t *testing.T) {
 	}
 	t.Logf("%s", full.Message)
 
-	// The multi-row REPLACE path (fullLoad=insert, as for a target with
-	// local_infile=OFF) moves the same values.
+	// A target with local_infile=OFF gets the multi-row REPLACEs (as
+	// fullLoad=insert asks), which move the same values.
+	exec1(t, e.dstDB, "SET GLOBAL local_infile = 0")
+	defer exec1(t, e.dstDB, "SET GLOBAL local_infile = 1")
 	m2 := e.create(ferry.Modes{Schema: true, Full: true}, ferry.Options{Parallelism: 2,
-		Filters: ferry.Filters{IncludeDBs: []string{"shop"}, Renames: map[string]string{"shop": "shop2"}},
-		Extra:   map[string]string{"fullLoad": "insert"}})
+		Filters: ferry.Filters{IncludeDBs: []string{"shop"}, Renames: map[string]string{"shop": "shop2"}}})
 	m2 = e.wait(m2.ID, "completed", 90*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
 	if msg := m2.Step(ferry.StepFull).Message; !strings.Contains(msg, "multi-row REPLACE") {
 		t.Errorf("fullLoad=insert: %s", msg)
