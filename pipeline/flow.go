@@ -97,10 +97,11 @@ func newFlow(ctx context.Context, d *datasetWriter, rd reader, parts []partCol) 
 	for i, w := range d.writers {
 		ch := make(chan *batch, queueDepth)
 		f.in[i] = ch
+		conv := rd.converter() // here: converters are made one at a time
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			f.run(w, ch, rd.converter())
+			f.run(w, ch, conv)
 		}()
 	}
 	return f
