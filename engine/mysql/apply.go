@@ -50,6 +50,12 @@ type applier struct {
 	ops     int64 // changes in the open transaction
 	maxRows int
 	stmts   int64 // statements run (for the logs)
+	// upsert: tables whose only unique key is the one ferry writes by:
+	// their row images are written with INSERT ... ON DUPLICATE KEY UPDATE
+	// (an update in place) rather than REPLACE (a delete and an insert,
+	// secondary indexes included). With another unique key, REPLACE stays:
+	// it also removes a row that holds the image's unique value.
+	upsert map[*table]bool
 }
 
 // collapsed holds the last change of each key of one table.
@@ -66,7 +72,7 @@ type collOp struct {
 }
 
 func newApplier(db *sql.DB, jobID string, mysqlJSON bool, maxRows int) *applier {
-	return &applier{db: db, jobID: jobID, mysqlJSON: mysqlJSON, maxRows: maxRows, side: "target", coll: map[*table]*collapsed{}}
+	return &applier{db: db, jobID: jobID, mysqlJSON: mysqlJSON, maxRows: maxRows, side: "target", coll: map[*table]*collapsed{}, upsert: map[*table]bool{}}
 }
 
 func (a *applier) begin(ctx context.Context) error {
@@ -184,6 +190,9 @@ func (a *applier) add(ctx context.Context, kind string, t *table, vals []any) er
 
 // apply stages one change.
 func (a *applier) apply(ctx context.Context, c *change) error {
+	if c.upsert {
+		a.upsert[c.t] = true
+	}
 	switch c.kind {
 	case 'i':
 		return a.insert(ctx, c.t, c.before)
@@ -331,10 +340,13 @@ func (a *applier) exec(ctx context.Context, kind string, t *table, rows [][]any)
 			names = append(names, quote(t.Cols[i].Name))
 		}
 		verb := "REPLACE INTO "
-		if kind == "insert" {
+		if kind == "insert" || a.upsert[t] {
 			verb = "INSERT INTO "
 		}
 		q, args = multiRow(verb+t.dst()+" ("+strings.Join(names, ", ")+") VALUES ", rows)
+		if kind == "replace" && a.upsert[t] {
+			q += onDupUpdate(t)
+		}
 	case "delete":
 		var sb strings.Builder
 		sb.WriteString("DELETE FROM " + t.dst() + " WHERE (" + keyCols(t) + ") IN (")
@@ -499,4 +511,19 @@ func workerID(id string, n int) string { return fmt.Sprintf("%s#%d", id, n) }
 // (its own row or one of its workers').
 func isOwnRow(jobID, id string) bool {
 	return jobID == id || (strings.HasPrefix(jobID, id+"#") && len(jobID) > len(id)+1)
+}
+
+// onDupUpdate is the ON DUPLICATE KEY UPDATE clause that sets every
+// written column to the inserted row's value.
+func onDupUpdate(t *table) string {
+	var sb strings.Builder
+	sb.WriteString(" ON DUPLICATE KEY UPDATE ")
+	for i, ci := range t.written() {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		n := quote(t.Cols[ci].Name)
+		sb.WriteString(n + " = VALUES(" + n + ")")
+	}
+	return sb.String()
 }

@@ -64,6 +64,7 @@ type change struct {
 	kind   byte  // 'i' insert, 'u' update, 'd' delete
 	before []any // the row (insert, delete) or its before image (update)
 	after  []any // update: the after image
+	upsert bool  // the table has no unique key but its key (see applier.upsert)
 }
 
 // sched is the conflict scheduler's pure logic: which worker a transaction

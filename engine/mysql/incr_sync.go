@@ -745,20 +745,21 @@ func (s *syncer) rows(ctx context.Context, h *replication.EventHeader, e *replic
 		s.cur = &txn{}
 	}
 	c := s.cur
+	up := !t.keyless() && len(s.uniq[t]) <= 1
 	switch h.EventType {
 	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2:
 		for _, r := range e.Rows {
-			c.changes = append(c.changes, change{t: t, kind: 'i', before: r})
+			c.changes = append(c.changes, change{t: t, kind: 'i', before: r, upsert: up})
 		}
 		c.ops += int64(len(e.Rows))
 	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2:
 		for i := 0; i+1 < len(e.Rows); i += 2 {
-			c.changes = append(c.changes, change{t: t, kind: 'u', before: e.Rows[i], after: e.Rows[i+1]})
+			c.changes = append(c.changes, change{t: t, kind: 'u', before: e.Rows[i], after: e.Rows[i+1], upsert: up})
 		}
 		c.ops += int64(len(e.Rows) / 2)
 	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2:
 		for _, r := range e.Rows {
-			c.changes = append(c.changes, change{t: t, kind: 'd', before: r})
+			c.changes = append(c.changes, change{t: t, kind: 'd', before: r, upsert: up})
 		}
 		c.ops += int64(len(e.Rows))
 	default:
