@@ -235,6 +235,11 @@ func measureBacklog(ctx context.Context, src, dst *server, srcDB *sql.DB) string
 	eng := newEngine(rt.logger)
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpuOf := &lagProbe{}
+	if dst.cmd != nil && dst.cmd.Process != nil {
+		cpuOf.pids[0] = dst.cmd.Process.Pid
+	}
+	dst0 := cpuOf.cpu()[1]
 	start := time.Now()
 	if err := eng.RunStep(ctx, m, ferry.StepIncremental, rt); err != nil {
 		return "backlog: ferry: " + err.Error()
@@ -242,6 +247,7 @@ func measureBacklog(ctx context.Context, src, dst *server, srcDB *sql.DB) string
 	el := time.Since(start)
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := float64(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) / 1e9
+	dstCPU := cpuOf.cpu()[1] - dst0
 	var st struct {
 		Ops int64 `json:"ops"`
 	}
@@ -249,6 +255,7 @@ func measureBacklog(ctx context.Context, src, dst *server, srcDB *sql.DB) string
 	dstDB := open(dst.dsn)
 	defer dstDB.Close()
 	_, _ = dstDB.ExecContext(ctx, "DELETE FROM ferry_meta.checkpoint WHERE job_id LIKE 'benchbacklog%'")
-	return fmt.Sprintf("ferry backlog apply (capacity): sysbench wrote %.0f writes (%.0f tps, %.0f writes/s) in %s with ferry stopped; ferry then applied %d changes in %s = %.0f changes/s (%.2f cores of ferry CPU, %.0f µs CPU per change)",
-		writes, tps, writes/incrBacklog.Seconds(), incrBacklog, st.Ops, el.Round(time.Millisecond), float64(st.Ops)/el.Seconds(), cpu/el.Seconds(), cpu/float64(max(st.Ops, 1))*1e6)
+	return fmt.Sprintf("ferry backlog apply (capacity): sysbench wrote %.0f writes (%.0f tps, %.0f writes/s) in %s with ferry stopped; ferry then applied %d changes in %s = %.0f changes/s (cores busy: ferry %.2f, target mariadbd %.2f; CPU per change: ferry %.0f µs, target %.0f µs)",
+		writes, tps, writes/incrBacklog.Seconds(), incrBacklog, st.Ops, el.Round(time.Millisecond), float64(st.Ops)/el.Seconds(), cpu/el.Seconds(), dstCPU/el.Seconds(),
+		cpu/float64(max(st.Ops, 1))*1e6, dstCPU/float64(max(st.Ops, 1))*1e6)
 }
