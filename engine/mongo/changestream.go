@@ -11,9 +11,10 @@ import (
 )
 
 // The change-stream reader is for real MongoDB 4.4+ (replica sets and
-// sharded clusters). FerretDB has no change streams, so it is covered here
-// by unit tests of its event handling (parseEvent) only, not against a
-// server.
+// sharded clusters). FerretDB has no change streams: the reader is tested
+// against a real MongoDB when FERRY_TEST_MONGODB_URI names one
+// (TestChangeStreamOnRealMongoDB) and otherwise by unit tests of its event
+// handling (parseEvent).
 
 // openStream opens a deployment-wide change stream with whole documents
 // for updates, resuming after token, or at startAt, or from now.

@@ -28,9 +28,10 @@
 //   - cutover: the service cannot stop writes on a remote source; the
 //     incremental step, once cutover is asked, drains until no change
 //     arrived for a quiet period and the lag is 0, then ends.
-//   - verify: per collection, counts and a hash over the raw documents in
-//     _id order on both sides, differing _ids listed; rounds let documents
-//     changed during the compare converge.
+//   - verify: per collection, counts and a hash over a digest of every raw
+//     document on both sides (read in natural order, no server-side sort),
+//     differing _ids listed; rounds let documents changed during the
+//     compare converge.
 package mongo
 
 import (
