@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Parallel apply of the binlog.
@@ -46,6 +47,7 @@ type txn struct {
 	seq       uint64
 	end       pos // binlog position after it (and the GTID state)
 	eventTime int64
+	recv      time.Time // when the reader read its end
 	changes   []change
 	ops       int64
 	keys      []string // conflict keys

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // TestSchedPlace drives the conflict scheduler's pure logic through a
@@ -181,5 +182,26 @@ func TestTracker(t *testing.T) {
 	k.advance(f)
 	if !reflect.DeepEqual(passed, []uint32{100, 200, 300, 400, 500}) || k.pending() != 0 {
 		t.Fatalf("passed %v pending %d", passed, k.pending())
+	}
+}
+
+// TestLagOf: a change stamped at second s happened in [s, s+1) and no
+// later than it was read.
+func TestLagOf(t *testing.T) {
+	at := time.Unix(1000, 0)
+	ms := time.Millisecond
+	for _, c := range []struct {
+		recv, now time.Time
+		want      time.Duration
+	}{
+		{time.Time{}, at.Add(2 * time.Second), 1500 * ms},                 // not known when read: the middle of the second
+		{at.Add(900 * ms), at.Add(2 * time.Second), 1500 * ms},            // read late in the second: the middle
+		{at.Add(100 * ms), at.Add(150 * ms), 50 * ms},                     // read early: no earlier than it was read
+		{at.Add(100 * ms), at.Add(50 * ms), 0},                            // clocks apart: never negative
+		{at.Add(-2 * time.Second), at.Add(-1 * time.Second), time.Second}, // source clock ahead: from when it was read
+	} {
+		if got := lagOf(at, c.recv, c.now); got != c.want {
+			t.Errorf("lagOf(recv %v, now %v) = %v, want %v", c.recv.Sub(at), c.now.Sub(at), got, c.want)
+		}
 	}
 }

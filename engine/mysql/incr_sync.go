@@ -74,6 +74,7 @@ type syncer struct {
 	sch    *sched
 	trk    tracker
 	wm     watermark // every transaction at or below wm.pos is applied
+	wmRecv time.Time // when the reader read the watermark's transaction
 	marked pos       // the position last written to the main marker row
 	lastMk time.Time
 	big    *applier // the open large transaction's (see stream)
@@ -504,7 +505,7 @@ func (s *syncer) advance() {
 	moved := false
 	s.trk.advance(func(t *txn) {
 		moved = true
-		s.wm.pos, s.wm.eventTime = t.end, t.eventTime
+		s.wm.pos, s.wm.eventTime, s.wmRecv = t.end, t.eventTime, t.recv
 		s.wm.ops += t.ops
 		s.cp.Ops += t.ops
 		if t.guarded {
@@ -519,11 +520,24 @@ func (s *syncer) advance() {
 	s.cp.Pos, s.cp.EventTime = s.wm.pos, s.wm.eventTime
 	s.publish()
 	at := time.Unix(s.wm.eventTime, 0)
-	lag := time.Since(at)
-	if lag < 0 {
-		lag = 0
+	s.rt.Lag(lagOf(at, s.wmRecv, time.Now()), at)
+}
+
+// lagOf estimates the lag of a change stamped at (the binlog's timestamps
+// are whole seconds) and read from the stream at recv: the change
+// happened within the second after at and no later than ferry read it, so
+// its time is taken as the middle of that second, or recv when earlier
+// (the estimate is within half a second of the truth when the clocks
+// agree; now - at alone would add half a second on average).
+func lagOf(at, recv, now time.Time) time.Duration {
+	t := at.Add(500 * time.Millisecond)
+	if !recv.IsZero() && recv.Before(t) {
+		t = recv
 	}
-	s.rt.Lag(lag, at)
+	if lag := now.Sub(t); lag > 0 {
+		return lag
+	}
+	return 0
 }
 
 func (s *syncer) table(ctx context.Context, db, name string) (*table, error) {
@@ -681,7 +695,7 @@ func (s *syncer) endTx(ctx context.Context, end pos) error {
 	}
 	s.txOps = 0
 	s.inTx = false
-	t.end, t.eventTime = end, s.lastEv
+	t.end, t.eventTime, t.recv = end, s.lastEv, time.Now()
 	if s.big != nil {
 		// A large transaction applied as it was read: it commits with its
 		// own end as the marker (nothing else is in flight).
