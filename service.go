@@ -297,6 +297,25 @@ func (s *Service) GetProjectByName(ctx context.Context, name string) (*Project, 
 	return proj, nil
 }
 
+// RenameProject renames a project (its owner); names stay unique in the
+// organization.
+func (s *Service) RenameProject(ctx context.Context, id, name string) (*Project, error) {
+	if strings.TrimSpace(name) == "" || len(name) > 64 {
+		return nil, FieldError("name", "is required (at most 64 characters)")
+	}
+	if _, err := s.Authorize(ctx, id, AccessOwner); err != nil {
+		return nil, err
+	}
+	proj, err := s.Store.UpdateProject(ctx, id, func(p *Project) error {
+		p.Name = name
+		return nil
+	})
+	if ErrorCode(err) == ECONFLICT {
+		return nil, &Error{Code: ECONFLICT, Reason: "GROUP_ALREADY_EXISTS", Field: "name", Message: fmt.Sprintf("a project named %q already exists in the organization", name)}
+	}
+	return proj, err
+}
+
 // DeleteProject deletes a project with no running jobs (ORG_OWNER).
 func (s *Service) DeleteProject(ctx context.Context, id string) error {
 	if _, err := s.Authorize(ctx, id, AccessOwner); err != nil {
@@ -377,6 +396,71 @@ func (s *Service) ListEndpoints(ctx context.Context, projectID string) ([]*Endpo
 		return nil, err
 	}
 	return s.Store.ListEndpoints(ctx, projectID)
+}
+
+// EndpointPatch lists the fields of an endpoint to change; nil leaves a
+// field as it is. The kind cannot change.
+type EndpointPatch struct {
+	Name          *string
+	Kind          *EngineKind
+	Addrs         []string
+	Username      *string
+	Password      *string
+	Database      *string
+	TLS           *bool
+	TLSSkipVerify *bool
+	CACertPEM     *string
+	Cluster       *bool
+	Options       map[string]string
+}
+
+// UpdateEndpoint changes a registered endpoint. Jobs keep the copy of the
+// endpoint they were created with: the change applies to jobs created after.
+func (s *Service) UpdateEndpoint(ctx context.Context, projectID, idOrName string, patch EndpointPatch) (*Endpoint, error) {
+	cur, err := s.GetEndpoint(ctx, projectID, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Authorize(ctx, projectID, AccessWrite); err != nil {
+		return nil, err
+	}
+	if patch.Kind != nil && *patch.Kind != cur.Kind {
+		return nil, FieldError("kind", "cannot change (%s): register a new endpoint instead", cur.Kind)
+	}
+	if patch.Name != nil && strings.TrimSpace(*patch.Name) == "" {
+		return nil, FieldError("name", "cannot be empty")
+	}
+	e, err := s.Store.UpdateEndpoint(ctx, cur.ID, func(e *Endpoint) error {
+		set := func(dst *string, v *string) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		setb := func(dst *bool, v *bool) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&e.Name, patch.Name)
+		set(&e.Username, patch.Username)
+		set(&e.Password, patch.Password)
+		set(&e.Database, patch.Database)
+		set(&e.CACertPEM, patch.CACertPEM)
+		setb(&e.TLS, patch.TLS)
+		setb(&e.TLSSkipVerify, patch.TLSSkipVerify)
+		setb(&e.Cluster, patch.Cluster)
+		if patch.Addrs != nil {
+			e.Addrs = patch.Addrs
+		}
+		if patch.Options != nil {
+			e.Options = patch.Options
+		}
+		return e.Validate("endpoint")
+	})
+	if ErrorCode(err) == ECONFLICT && patch.Name != nil {
+		return nil, &Error{Code: ECONFLICT, Field: "name", Message: fmt.Sprintf("an endpoint named %q already exists in the project", *patch.Name)}
+	}
+	return e, err
 }
 
 // DeleteEndpoint removes a project's endpoint.

@@ -42,6 +42,10 @@ type Store interface {
 	GetProjectByName(ctx context.Context, orgID, name string) (*Project, error)
 	ListProjects(ctx context.Context, f ProjectFilter) ([]*Project, int, error)
 	DeleteProject(ctx context.Context, id string) error
+	// UpdateProject applies fn to project id in one transaction; ID, OrgID
+	// and CreatedAt cannot change; a name taken in the organization is
+	// ECONFLICT.
+	UpdateProject(ctx context.Context, id string, fn func(*Project) error) (*Project, error)
 
 	// Public keys are unique.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
@@ -62,6 +66,10 @@ type Store interface {
 	GetEndpointByName(ctx context.Context, projectID, name string) (*Endpoint, error)
 	ListEndpoints(ctx context.Context, projectID string) ([]*Endpoint, error)
 	DeleteEndpoint(ctx context.Context, id string) error
+	// UpdateEndpoint applies fn to endpoint id in one transaction; ID,
+	// ProjectID, Kind and CreatedAt cannot change; a name taken in the
+	// project is ECONFLICT.
+	UpdateEndpoint(ctx context.Context, id string, fn func(*Endpoint) error) (*Endpoint, error)
 
 	CreateMigration(ctx context.Context, m *Migration) error
 	GetMigration(ctx context.Context, id string) (*Migration, error)

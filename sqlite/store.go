@@ -70,6 +70,11 @@ func (db *DB) ListProjects(ctx context.Context, pf ferry.ProjectFilter) ([]*ferr
 	return page(ctx, db, storeutil.Projects, f, oldestFirst, pf.Offset, pf.Limit)
 }
 
+// UpdateProject applies fn to the project id (a rename).
+func (db *DB) UpdateProject(ctx context.Context, id string, fn func(*ferry.Project) error) (*ferry.Project, error) {
+	return update(ctx, db, storeutil.Projects, id, fn)
+}
+
 // DeleteProject deletes the project and everything it holds.
 func (db *DB) DeleteProject(ctx context.Context, id string) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
@@ -202,6 +207,11 @@ func (db *DB) ListEndpoints(ctx context.Context, projectID string) ([]*ferry.End
 		f.add("project_id = ?", projectID)
 	}
 	return listAll(ctx, db, storeutil.Endpoints, f, oldestFirst)
+}
+
+// UpdateEndpoint applies fn to the endpoint id.
+func (db *DB) UpdateEndpoint(ctx context.Context, id string, fn func(*ferry.Endpoint) error) (*ferry.Endpoint, error) {
+	return update(ctx, db, storeutil.Endpoints, id, fn)
 }
 
 // DeleteEndpoint deletes the endpoint id.

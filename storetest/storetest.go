@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) ferry.Store) {
 		{"APIKeys", testAPIKeys},
 		{"Tokens", testTokens},
 		{"Endpoints", testEndpoints},
+		{"UpdateProjectAndEndpoint", testUpdateProjectAndEndpoint},
 		{"Migrations", testMigrations},
 		{"ListMigrations", testListMigrations},
 		{"UpdateMigration", testUpdateMigration},
@@ -1335,4 +1336,54 @@ func checkUTC(t *testing.T, what string, got, want time.Time) {
 	if !got.Equal(want) || got.Nanosecond() != want.Nanosecond() {
 		t.Fatalf("%s = %v, want %v", what, got, want.UTC())
 	}
+}
+
+func testUpdateProjectAndEndpoint(t *testing.T, s ferry.Store) {
+	ctx := t.Context()
+	o := newOrg(t, s, "one")
+	p := newProject(t, s, o.ID, "prod")
+	q := newProject(t, s, o.ID, "staging")
+
+	// A rename keeps what the store owns even if fn tries to change it.
+	up, err := s.UpdateProject(ctx, p.ID, func(x *ferry.Project) error {
+		x.Name, x.ID, x.OrgID = "production", ferry.NewID(), ferry.NewID()
+		return nil
+	})
+	must(t, err)
+	if up.Name != "production" || up.ID != p.ID || up.OrgID != o.ID || !up.CreatedAt.Equal(p.CreatedAt) {
+		t.Fatalf("UpdateProject = %+v", up)
+	}
+	got, err := s.GetProjectByName(ctx, o.ID, "production")
+	must(t, err)
+	diff(t, "renamed project", up, got)
+	_, err = s.UpdateProject(ctx, q.ID, func(x *ferry.Project) error { x.Name = "production"; return nil })
+	wantCode(t, err, ferry.ECONFLICT)
+	boom := errors.New("boom")
+	if _, err = s.UpdateProject(ctx, q.ID, func(x *ferry.Project) error { x.Name = "lost"; return boom }); !errors.Is(err, boom) {
+		t.Fatalf("fn's error: %v", err)
+	}
+	if got, _ := s.GetProject(ctx, q.ID); got.Name != "staging" {
+		t.Fatalf("a failed update changed the name to %q", got.Name)
+	}
+	_, err = s.UpdateProject(ctx, ferry.NewID(), func(*ferry.Project) error { return nil })
+	wantCode(t, err, ferry.ENOTFOUND)
+
+	e := &ferry.Endpoint{ProjectID: p.ID, Name: "src", Kind: ferry.KindMySQL, Addrs: []string{"a:3306"}, Password: "old"}
+	must(t, s.CreateEndpoint(ctx, e))
+	must(t, s.CreateEndpoint(ctx, &ferry.Endpoint{ProjectID: p.ID, Name: "dst", Kind: ferry.KindMySQL, Addrs: []string{"b:3306"}}))
+	ue, err := s.UpdateEndpoint(ctx, e.ID, func(x *ferry.Endpoint) error {
+		x.Addrs, x.Password, x.Kind, x.ProjectID = []string{"c:3306"}, "new", ferry.KindRedis, ferry.NewID()
+		return nil
+	})
+	must(t, err)
+	if ue.Kind != ferry.KindMySQL || ue.ProjectID != p.ID || ue.Password != "new" || ue.Addrs[0] != "c:3306" {
+		t.Fatalf("UpdateEndpoint = %+v", ue)
+	}
+	got2, err := s.GetEndpointByName(ctx, p.ID, "src")
+	must(t, err)
+	diff(t, "updated endpoint", ue, got2)
+	_, err = s.UpdateEndpoint(ctx, e.ID, func(x *ferry.Endpoint) error { x.Name = "dst"; return nil })
+	wantCode(t, err, ferry.ECONFLICT)
+	_, err = s.UpdateEndpoint(ctx, ferry.NewID(), func(*ferry.Endpoint) error { return nil })
+	wantCode(t, err, ferry.ENOTFOUND)
 }

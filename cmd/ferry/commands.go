@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -16,8 +17,9 @@ func (c *cli) projects(args []string) error {
 		"create": c.projectsCreate,
 		"list":   c.projectsList,
 		"get":    c.projectsGet,
+		"rename": c.projectsRename,
 		"delete": c.projectsDelete,
-	}, []string{"create", "list", "get", "delete"})
+	}, []string{"create", "list", "get", "rename", "delete"})
 }
 
 func (c *cli) printProjects(ps ...project) error {
@@ -113,6 +115,29 @@ func (c *cli) projectsGet(args []string) error {
 	return c.printProjects(p)
 }
 
+func (c *cli) projectsRename(args []string) error {
+	fs := c.flags("projects rename", "ID NEW-NAME [flags]")
+	var f clientFlags
+	f.register(fs, false)
+	pos, err := c.parse(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	cl, err := c.newClient(&f, false)
+	if err != nil {
+		return err
+	}
+	var p project
+	raw, err := cl.do(c.ctx, "PATCH", "/api/v1/projects/"+url.PathEscape(pos[0]), map[string]any{"name": pos[1]}, &p)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return c.printRaw(raw)
+	}
+	return c.printProjects(p)
+}
+
 func (c *cli) projectsDelete(args []string) error {
 	fs := c.flags("projects delete", "ID [flags]")
 	var f clientFlags
@@ -147,8 +172,9 @@ func (c *cli) endpoints(args []string) error {
 		"create": c.endpointsCreate,
 		"list":   c.endpointsList,
 		"get":    c.endpointsGet,
+		"update": c.endpointsUpdate,
 		"delete": c.endpointsDelete,
-	}, []string{"create", "list", "get", "delete"})
+	}, []string{"create", "list", "get", "update", "delete"})
 }
 
 func (c *cli) printEndpoints(es ...endpoint) error {
@@ -261,6 +287,78 @@ func (c *cli) endpointsGet(args []string) error {
 	}
 	var e endpoint
 	raw, err := cl.do(c.ctx, "GET", cl.projectPath("endpoints", pos[0]), nil, &e)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return c.printRaw(raw)
+	}
+	return c.printEndpoints(e)
+}
+
+// endpointsUpdate sends only the flags given on the command line.
+func (c *cli) endpointsUpdate(args []string) error {
+	fs := c.flags("endpoints update", "ID|NAME [--name N] [--addr HOST:PORT] [--password-file F] [flags]")
+	var f clientFlags
+	f.register(fs, true)
+	name := fs.String("name", "", "new name")
+	var addrs, opts listFlag
+	fs.Var(&addrs, "addr", "host:port (repeat or comma-separate): replaces the addresses")
+	user := fs.String("username", "", "user name")
+	password := fs.String("password", "", "password (prefer FERRY_PASSWORD or --password-file)")
+	passwordFile := fs.String("password-file", "", "read the new password from this file")
+	db := fs.String("database", "", "Redis db, MySQL schema or MongoDB auth database")
+	tls := fs.Bool("tls", false, "connect with TLS")
+	cluster := fs.Bool("cluster", false, "Redis Cluster / sharded cluster")
+	fs.Var(&opts, "option", "engine option KEY=VALUE (repeatable): replaces the options")
+	pos, err := c.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{}
+	var ferr error
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "name":
+			body["name"] = *name
+		case "addr":
+			body["addrs"] = []string(addrs)
+		case "username":
+			body["username"] = *user
+		case "password":
+			body["password"] = *password
+		case "password-file":
+			b, err := os.ReadFile(*passwordFile)
+			if err != nil {
+				ferr = err
+			}
+			body["password"] = strings.TrimRight(string(b), "\r\n")
+		case "database":
+			body["database"] = *db
+		case "tls":
+			body["tls"] = *tls
+		case "cluster":
+			body["cluster"] = *cluster
+		case "option":
+			o, err := keyValues(opts)
+			if err != nil {
+				ferr = err
+			}
+			body["options"] = o
+		}
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if len(body) == 0 {
+		return fmt.Errorf("endpoints update: nothing to change (give --name, --addr, --password-file, …)")
+	}
+	cl, err := c.newClient(&f, true)
+	if err != nil {
+		return err
+	}
+	var e endpoint
+	raw, err := cl.do(c.ctx, "PATCH", cl.projectPath("endpoints", pos[0]), body, &e)
 	if err != nil {
 		return err
 	}

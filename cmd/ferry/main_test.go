@@ -159,6 +159,18 @@ func TestCLIAgainstAServer(t *testing.T) {
 	if code != 0 || strings.Contains(out, "hunter2-pw") || !strings.Contains(out, "set") {
 		t.Errorf("endpoints get: %d %s", code, out)
 	}
+	// Update sends only the flags given: the password stays.
+	code, out, errOut = cmd("endpoints", "update", "src", "--project", pid, "--addr", "10.0.0.7:6390", "--json")
+	if code != 0 || !strings.Contains(out, "10.0.0.7:6390") || !strings.Contains(out, `"hasPassword": true`) {
+		t.Errorf("endpoints update: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut = cmd("endpoints", "update", "src", "--project", pid); code == 0 || !strings.Contains(errOut, "nothing to change") {
+		t.Errorf("endpoints update without a change: %d %s", code, errOut)
+	}
+	code, out, errOut = cmd("projects", "rename", pid, "alpha-renamed")
+	if code != 0 || !strings.Contains(out, "alpha-renamed") {
+		t.Errorf("projects rename: %d %s %s", code, out, errOut)
+	}
 
 	// Migrations with the test engine; an engine that is not built fails clearly.
 	code, _, errOut = cmd("migrations", "create", "--project", pid, "--source", "mysql://root@10.0.0.1:3306", "--target", "mysql://root@10.0.0.2:3306")

@@ -44,6 +44,7 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 	h.api("GET /groups", h.listGroups)
 	h.api("POST /groups", h.createGroup)
 	h.api("GET /groups/{groupId}", h.getGroup)
+	h.api("PATCH /groups/{groupId}", h.updateGroup)
 	h.api("DELETE /groups/{groupId}", h.deleteGroup)
 	// GET /groups/byName/{groupName} cannot be a pattern of its own: it
 	// would conflict with GET /groups/{groupId}/pipelines and

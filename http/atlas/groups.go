@@ -143,6 +143,44 @@ func (h *handler) createGroup(r *http.Request) (int, any, error) {
 	return http.StatusOK, h.groupView(r.Context(), r, p), nil
 }
 
+// updateGroup is Atlas's updateProject: PATCH with a GroupUpdate body
+// ({name, tags}); ferry renames the project.
+func (h *handler) updateGroup(r *http.Request) (int, any, error) {
+	id, err := groupID(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var b struct {
+		Name *string       `json:"name"`
+		Tags []resourceTag `json:"tags"`
+	}
+	if err := decodeStrict(body, &b); err != nil {
+		return 0, nil, err
+	}
+	if len(b.Tags) > 0 {
+		return 0, nil, fieldErr("INVALID_ATTRIBUTE", "tags", "Project tags are not supported by ferry.")
+	}
+	if b.Name == nil {
+		p, err := h.svc.GetProject(r.Context(), id)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, h.groupView(r.Context(), r, p), nil
+	}
+	if *b.Name == "" {
+		return 0, nil, fieldErr("INVALID_ATTRIBUTE", "name", "The project name cannot be empty.")
+	}
+	p, err := h.svc.RenameProject(r.Context(), id, *b.Name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, h.groupView(r.Context(), r, p), nil
+}
+
 func (h *handler) getGroup(r *http.Request) (int, any, error) {
 	id, err := groupID(r)
 	if err != nil {

@@ -260,9 +260,9 @@ func TestRoutingAndNegotiation(t *testing.T) {
 	wantError(t, "unknown path", r, 404, "RESOURCE_NOT_FOUND")
 	r = e.get(g + "/clusters")
 	wantError(t, "unknown sub-resource", r, 404, "RESOURCE_NOT_FOUND")
-	r = e.send("PATCH", g, map[string]any{"name": "x"})
+	r = e.send("PUT", g, map[string]any{"name": "x"})
 	wantError(t, "unsupported method", r, 405, "METHOD_NOT_ALLOWED")
-	if a := r.header.Get("Allow"); a != "GET, DELETE" {
+	if a := r.header.Get("Allow"); a != "GET, PATCH, DELETE" {
 		t.Fatalf("Allow %q", a)
 	}
 	r = e.do(req{method: "GET", path: "/api/atlas/v2/nothing"})

@@ -134,7 +134,7 @@ func TestLiveMigrationLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = e.get(g + "/liveMigrations/" + id)
-	wantLiveMigration(t, "completed", r.body, id, "COMPLETE", nil, true, "vm001.example.com")
+	wantLiveMigration(t, "completed", r.body, id, "COMPLETE", nil, false, "vm001.example.com") // nothing left to cut over
 
 	// Unknown ids and roles.
 	r = e.get(g + "/liveMigrations/" + ferry.NewID())

@@ -57,6 +57,19 @@ func TestAtlasGoSDK(t *testing.T) {
 		t.Fatalf("GetGroupByName: %v %+v", err, byName)
 	}
 
+	// Rename (PATCH with GroupUpdate), then a clash with an existing name.
+	renamed, _, err := client.ProjectsApi.UpdateGroup(ctx, created.GetId(), &admin.GroupUpdate{Name: admin.PtrString("SDK Project 2")}).Execute()
+	if err != nil || renamed.GetId() != created.GetId() || renamed.GetName() != "SDK Project 2" {
+		t.Fatalf("UpdateGroup: %v %+v", err, renamed)
+	}
+	if got, _, err := client.ProjectsApi.GetGroupByName(ctx, "SDK Project 2").Execute(); err != nil || got.GetId() != created.GetId() {
+		t.Fatalf("GetGroupByName after the rename: %v %+v", err, got)
+	}
+	_, _, err = client.ProjectsApi.UpdateGroup(ctx, created.GetId(), &admin.GroupUpdate{Name: admin.PtrString("Project A")}).Execute()
+	if !admin.IsErrorCode(err, "GROUP_ALREADY_EXISTS") {
+		t.Fatalf("UpdateGroup to a taken name: %v", err)
+	}
+
 	// Errors decode as the SDK's ApiError.
 	_, _, err = client.ProjectsApi.GetGroup(ctx, ferry.NewID()).Execute()
 	if !admin.IsErrorCode(err, "GROUP_NOT_FOUND") {

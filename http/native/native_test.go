@@ -479,6 +479,15 @@ func TestProjects(t *testing.T) {
 	e.call(ro, "POST", "/api/v1/projects", map[string]any{"name": "gamma"}).wantError(t, 403, ferry.EFORBIDDEN, "INSUFFICIENT_ROLE", "")
 	e.call(ro, "DELETE", "/api/v1/projects/"+alpha, nil).wantError(t, 403, ferry.EFORBIDDEN, "INSUFFICIENT_ROLE", "")
 
+	// Rename: the owner only, names unique in the organization.
+	r = e.call(e.owner, "PATCH", "/api/v1/projects/"+alpha, map[string]any{"name": "alpha-2"}).want(t, 200)
+	if r.body["id"] != alpha || r.body["name"] != "alpha-2" {
+		t.Errorf("renamed %s", r.raw)
+	}
+	e.call(e.owner, "PATCH", "/api/v1/projects/"+alpha, map[string]any{"name": "beta"}).wantError(t, 409, ferry.ECONFLICT, "GROUP_ALREADY_EXISTS", "name")
+	e.call(e.owner, "PATCH", "/api/v1/projects/"+alpha, map[string]any{"name": ""}).wantError(t, 400, ferry.EINVALID, "", "name")
+	e.call(ro, "PATCH", "/api/v1/projects/"+alpha, map[string]any{"name": "x"}).wantError(t, 403, ferry.EFORBIDDEN, "INSUFFICIENT_ROLE", "")
+
 	e.call(e.owner, "DELETE", "/api/v1/projects/"+alpha, nil).want(t, 204)
 	e.call(e.owner, "GET", "/api/v1/projects/"+alpha, nil).wantError(t, 404, ferry.ENOTFOUND, "", "")
 }
@@ -530,8 +539,26 @@ func TestEndpointsNeverReturnPasswords(t *testing.T) {
 	e.call(e.owner, "POST", base, map[string]any{"name": "bad", "kind": "redis"}).wantError(t, 400, ferry.EINVALID, "", "endpoint.addrs")
 	e.call(e.owner, "POST", base, map[string]any{"name": "bad", "kind": "redis", "addrs": "x:1"}).wantError(t, 400, ferry.EINVALID, "INVALID_TYPE", "addrs")
 	e.call(e.owner, "POST", base, map[string]any{"name": "bad", "kind": "redis", "addrs": []string{"x:1"}, "hasPassword": true}).wantError(t, 400, ferry.EINVALID, "UNKNOWN_FIELD", "hasPassword")
-	e.call(e.owner, "DELETE", base+"/cache", nil).want(t, 204)
-	e.call(e.owner, "GET", base+"/cache", nil).wantError(t, 404, ferry.ENOTFOUND, "CLUSTER_NOT_FOUND", "")
+
+	// PATCH changes only the fields given; the password stays unless given.
+	r = e.call(e.owner, "PATCH", base+"/cache", map[string]any{"addrs": []string{"10.0.0.9:6380"}, "tls": true}).want(t, 200)
+	if r.body["hasPassword"] != true || r.body["tls"] != true || r.body["addrs"].([]any)[0] != "10.0.0.9:6380" || r.body["username"] != "app" {
+		t.Errorf("patched %s", r.raw)
+	}
+	noSecrets(t, r.raw, pw, "tok-123")
+	const pw2 = "n3w-Pa55w0rd"
+	r = e.call(e.owner, "PATCH", base+"/"+id, map[string]any{"password": pw2, "name": "cache2"}).want(t, 200)
+	noSecrets(t, r.raw, pw2)
+	if stored, _ := e.db.GetEndpoint(context.Background(), id); stored.Password != pw2 || stored.Name != "cache2" || stored.Addrs[0] != "10.0.0.9:6380" {
+		t.Errorf("stored after PATCH %+v", stored.Redacted())
+	}
+	e.call(e.owner, "PATCH", base+"/cache2", map[string]any{"kind": "mysql"}).wantError(t, 400, ferry.EINVALID, "", "kind")
+	e.call(e.owner, "PATCH", base+"/cache2", map[string]any{"addrs": []string{}}).wantError(t, 400, ferry.EINVALID, "", "endpoint.addrs")
+	e.call(e.owner, "PATCH", base+"/cache2", map[string]any{"name": "nopw"}).wantError(t, 409, ferry.ECONFLICT, "", "name")
+	e.call(e.owner, "PATCH", base+"/cache2", map[string]any{"colour": "red"}).wantError(t, 400, ferry.EINVALID, "UNKNOWN_FIELD", "colour")
+	e.call(e.owner, "PATCH", base+"/nothere", map[string]any{"tls": true}).wantError(t, 404, ferry.ENOTFOUND, "CLUSTER_NOT_FOUND", "")
+	e.call(e.owner, "DELETE", base+"/cache2", nil).want(t, 204)
+	e.call(e.owner, "GET", base+"/cache2", nil).wantError(t, 404, ferry.ENOTFOUND, "CLUSTER_NOT_FOUND", "")
 }
 
 func migrationBody(engine string, start bool) map[string]any {

@@ -43,11 +43,13 @@ func operations() []opDoc {
 		{method: "GET", path: "/api/v1/projects", tag: "projects", summary: "List the projects the caller can see", query: []string{"offset", "limit", "orgId"}, status: 200, resp: "ProjectList", errors: []int{400, 401, 404}},
 		{method: "POST", path: "/api/v1/projects", tag: "projects", summary: "Create a project", body: "ProjectInput", status: 201, resp: "Project", errors: e5},
 		{method: "GET", path: "/api/v1/projects/{projectId}", tag: "projects", summary: "Get a project", status: 200, resp: "Project", errors: e4},
+		{method: "PATCH", path: "/api/v1/projects/{projectId}", tag: "projects", summary: "Rename a project (ORG_OWNER)", body: "ProjectRename", status: 200, resp: "Project", errors: e5},
 		{method: "DELETE", path: "/api/v1/projects/{projectId}", tag: "projects", summary: "Delete a project with no unfinished job (ORG_OWNER)", status: 204, errors: e5},
 
 		{method: "GET", path: "/api/v1/projects/{projectId}/endpoints", tag: "endpoints", summary: "List the project's registered endpoints", query: listParams, status: 200, resp: "EndpointList", errors: e4},
 		{method: "POST", path: "/api/v1/projects/{projectId}/endpoints", tag: "endpoints", summary: "Register an endpoint (the password is stored, never returned)", body: "EndpointInput", status: 201, resp: "Endpoint", errors: e5},
 		{method: "GET", path: "/api/v1/projects/{projectId}/endpoints/{endpoint}", tag: "endpoints", summary: "Get an endpoint by id or name", status: 200, resp: "Endpoint", errors: e4},
+		{method: "PATCH", path: "/api/v1/projects/{projectId}/endpoints/{endpoint}", tag: "endpoints", summary: "Change an endpoint (only the fields given; the kind cannot change; jobs already created keep their copy)", body: "EndpointInput", status: 200, resp: "Endpoint", errors: e5},
 		{method: "DELETE", path: "/api/v1/projects/{projectId}/endpoints/{endpoint}", tag: "endpoints", summary: "Delete an endpoint by id or name", status: 204, errors: e4},
 
 		{method: "GET", path: "/api/v1/projects/{projectId}/migrations", tag: "migrations", summary: "List the project's migrations (oldest first)", query: []string{"offset", "limit", "state", "engine", "dialect"}, status: 200, resp: "MigrationList", errors: e4},
@@ -164,6 +166,7 @@ func schemas() obj {
 		"OrganizationList": listOf("Organization"),
 		"Project":          object(obj{"id": id24(""), "orgId": id24(""), "name": str(""), "createdAt": dateTime("")}, "id", "orgId", "name", "createdAt"),
 		"ProjectList":      listOf("Project"),
+		"ProjectRename":    object(obj{"name": str("at most 64 characters, unique in the organization")}, "name"),
 		"ProjectInput":     object(obj{"name": str("at most 64 characters, unique in the organization"), "orgId": id24("defaults to the key's organization")}, "name"),
 		"APIKey": object(obj{"id": id24(""), "orgId": id24(""), "projectId": id24("for GROUP_* roles"), "publicKey": str(""),
 			"role": enum(enumOf(ferry.Roles)...), "description": str(""), "createdAt": dateTime("")}, "id", "orgId", "publicKey", "role", "createdAt"),

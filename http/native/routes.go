@@ -25,11 +25,13 @@ func (h *Handler) register() {
 	h.handle("GET", "/api/v1/projects", h.listProjects)
 	h.handle("POST", "/api/v1/projects", h.createProject)
 	h.handle("GET", "/api/v1/projects/{projectId}", h.getProject)
+	h.handle("PATCH", "/api/v1/projects/{projectId}", h.renameProject)
 	h.handle("DELETE", "/api/v1/projects/{projectId}", h.deleteProject)
 
 	h.handle("GET", "/api/v1/projects/{projectId}/endpoints", h.listEndpoints)
 	h.handle("POST", "/api/v1/projects/{projectId}/endpoints", h.createEndpoint)
 	h.handle("GET", "/api/v1/projects/{projectId}/endpoints/{endpoint}", h.getEndpoint)
+	h.handle("PATCH", "/api/v1/projects/{projectId}/endpoints/{endpoint}", h.updateEndpoint)
 	h.handle("DELETE", "/api/v1/projects/{projectId}/endpoints/{endpoint}", h.deleteEndpoint)
 
 	h.handle("GET", "/api/v1/projects/{projectId}/migrations", h.listMigrations)
@@ -190,6 +192,21 @@ func (h *Handler) getProject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (h *Handler) renameProject(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	proj, err := h.svc.RenameProject(r.Context(), r.PathValue("projectId"), in.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, proj)
+	return nil
+}
+
 func (h *Handler) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if err := h.svc.DeleteProject(r.Context(), r.PathValue("projectId")); err != nil {
 		return err
@@ -234,6 +251,19 @@ func (h *Handler) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	e, err := h.svc.GetEndpoint(r.Context(), r.PathValue("projectId"), r.PathValue("endpoint"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewEndpoint(e))
+	return nil
+}
+
+func (h *Handler) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var in endpointPatch
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	e, err := h.svc.UpdateEndpoint(r.Context(), r.PathValue("projectId"), r.PathValue("endpoint"), ferry.EndpointPatch(in))
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,22 @@ type endpointInput struct {
 	Options       map[string]string `json:"options"`
 }
 
+// endpointPatch is the body of PATCH …/endpoints/{endpoint}: only the
+// fields given change ("password": "" clears the password).
+type endpointPatch struct {
+	Name          *string           `json:"name"`
+	Kind          *ferry.EngineKind `json:"kind"`
+	Addrs         []string          `json:"addrs"`
+	Username      *string           `json:"username"`
+	Password      *string           `json:"password"`
+	Database      *string           `json:"database"`
+	TLS           *bool             `json:"tls"`
+	TLSSkipVerify *bool             `json:"tlsSkipVerify"`
+	CACertPEM     *string           `json:"caCertPem"`
+	Cluster       *bool             `json:"cluster"`
+	Options       map[string]string `json:"options"`
+}
+
 func (in endpointInput) model(projectID string) ferry.Endpoint {
 	return ferry.Endpoint{ProjectID: projectID, Name: in.Name, Kind: in.Kind, Addrs: in.Addrs, Username: in.Username,
 		Password: in.Password, Database: in.Database, TLS: in.TLS, TLSSkipVerify: in.TLSSkipVerify, CACertPEM: in.CACertPEM,

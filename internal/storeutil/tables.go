@@ -85,6 +85,9 @@ var Projects = &Table[ferry.Project]{
 	Dup: func(p *ferry.Project, byName bool, cause error) error {
 		return dupName("project", p.ID, p.Name, "organization "+p.OrgID, byName, cause)
 	},
+	Touch: func(p, old *ferry.Project, now time.Time) {
+		p.ID, p.OrgID, p.CreatedAt = old.ID, old.OrgID, old.CreatedAt
+	},
 }
 
 // APIKeys is the API keys table; public keys are unique. The secret hashes
@@ -130,6 +133,9 @@ var Endpoints = &Table[ferry.Endpoint]{
 	},
 	Dup: func(e *ferry.Endpoint, byName bool, cause error) error {
 		return dupName("endpoint", e.ID, e.Name, "project "+e.ProjectID, byName, cause)
+	},
+	Touch: func(e, old *ferry.Endpoint, now time.Time) {
+		e.ID, e.ProjectID, e.Kind, e.CreatedAt = old.ID, old.ProjectID, old.Kind, old.CreatedAt
 	},
 }
 
