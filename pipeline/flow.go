@@ -52,7 +52,7 @@ type flow struct {
 
 const (
 	batchRows  = 1024
-	batchBytes = 1 << 20
+	batchBytes = 256 << 10
 	queueDepth = 2
 )
 
@@ -127,21 +127,64 @@ func (f *flow) run(w *partWriter, ch chan *batch, conv converter) {
 	}
 }
 
-// writeBatch converts a batch and writes its runs of rows of one
-// partition.
+// writeBatch converts a batch and writes its rows, those of each partition
+// together (grouped in order of first appearance, rows in batch order).
 func (f *flow) writeBatch(w *partWriter, b *batch, conv converter, vals *[]parquet.Value, rows *[]parquet.Row, ends *[]int) error {
-	start := 0
-	for i := 0; i < len(b.ends); {
-		j := i
+	n := len(b.ends)
+	order := w.order[:0]
+	single := true
+	for i := 1; i < n && single; i++ {
+		single = b.parts[i] == b.parts[0]
+	}
+	if single {
+		for i := range n {
+			order = append(order, i)
+		}
+	} else {
+		// A counting sort by partition.
+		clear(w.group)
+		w.count = w.count[:0]
+		gid := w.gid[:0]
+		for i := range n {
+			g, ok := w.group[b.parts[i]]
+			if !ok {
+				g = len(w.count)
+				w.group[b.parts[i]] = g
+				w.count = append(w.count, 0)
+			}
+			w.count[g]++
+			gid = append(gid, g)
+		}
+		w.gid = gid
+		pos := 0
+		for g, c := range w.count {
+			w.count[g] = pos
+			pos += c
+		}
+		if cap(order) < n {
+			order = make([]int, n)
+		}
+		order = order[:n]
+		for i, g := range gid {
+			order[w.count[g]] = i
+			w.count[g]++
+		}
+	}
+	w.order = order
+	for k := 0; k < n; {
+		first := order[k]
 		*vals, *ends = (*vals)[:0], (*ends)[:0]
-		for j < len(b.ends) && b.parts[j] == b.parts[i] {
+		for ; k < n && b.parts[order[k]] == b.parts[first]; k++ {
+			i := order[k]
+			start := 0
+			if i > 0 {
+				start = b.ends[i-1]
+			}
 			var err error
-			if *vals, err = conv(b.fields[start:b.ends[j]], *vals); err != nil {
+			if *vals, err = conv(b.fields[start:b.ends[i]], *vals); err != nil {
 				return err
 			}
 			*ends = append(*ends, len(*vals))
-			start = b.ends[j]
-			j++
 		}
 		var size int64
 		for _, v := range *vals {
@@ -159,12 +202,11 @@ func (f *flow) writeBatch(w *partWriter, b *batch, conv converter, vals *[]parqu
 			off = end
 		}
 		*rows = rs
-		p := b.parts[i]
+		p := b.parts[first]
 		if err := w.write(f.ctx, p.dir, p.values, rs, size); err != nil {
 			return err
 		}
 		clear(rs)
-		i = j
 	}
 	return nil
 }

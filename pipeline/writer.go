@@ -58,6 +58,12 @@ type partWriter struct {
 	maxOpen  int
 	budget   int64 // buffered values of this writer's open files
 	buffered int64
+
+	// writeBatch's scratch space
+	order []int
+	gid   []int
+	count []int
+	group map[*partInfo]int
 }
 
 type partFile struct {
@@ -119,7 +125,7 @@ func newDatasetWriter(st stage, root *col, cfg *Config, writers int, kv map[stri
 	}
 	maxOpen := max(1, (cfg.MaxOpenFiles+writers-1)/writers)
 	for range writers {
-		w.writers = append(w.writers, &partWriter{d: w, open: map[string]*partFile{}, maxOpen: maxOpen,
+		w.writers = append(w.writers, &partWriter{d: w, open: map[string]*partFile{}, maxOpen: maxOpen, group: map[*partInfo]int{},
 			budget: max(cfg.RowGroupBytes, cfg.BufferBytes/int64(writers))})
 	}
 	return w, nil
