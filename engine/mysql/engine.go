@@ -14,10 +14,14 @@
 //     target refuses it), plain secondary keys built after each table's
 //     load; resumable per chunk (see full.go for the resume design).
 //   - incremental: binlog replication from the snapshot's position with
-//     go-mysql's BinlogSyncer, row events applied idempotently and
-//     exactly once (the applied position is written to ferry_meta.checkpoint
-//     on the target in the same transaction as the rows), DDL applied in
-//     order; cutover drains to the source's position at cutover time.
+//     go-mysql's BinlogSyncer; whole source transactions applied in
+//     parallel by ApplyWorkers connections, scheduled by their (table,
+//     unique key) values so that changes to one key keep the source's order
+//     (apply_sched.go); row images written idempotently by key; the low
+//     watermark position (and MariaDB GTID, used to resume) written to
+//     ferry_meta.checkpoint on the target in the same transactions as the
+//     rows; key-less tables and DDL applied alone, in order; cutover drains
+//     to the source's position at cutover time.
 //   - cutover: records the target's binlog position (for reverse sync),
 //     carries AUTO_INCREMENT counters over and removes ferry's marker row
 //     on the target.
@@ -38,11 +42,12 @@
 // needs nothing beyond the writes ferry does anyway and survives any
 // binlog filter or relay.
 //
-//   - Row changes: in a job with reverse sync, the applier of each direction
-//     starts every transaction it writes with an upsert of its direction's
-//     row in ferry_meta.checkpoint (job_id = "<job>" forward, on the
-//     target; "<job>/reverse" reverse, on the source; txn_seq = txn_seq + 1),
-//     and ends it with the exactly-once position on that same row. So the
+//   - Row changes: in a job with reverse sync, the appliers of each
+//     direction start every transaction they write with an upsert of their
+//     own row of the direction in ferry_meta.checkpoint (job_id = "<job>"
+//     forward, on the target, "<job>/reverse" reverse, on the source, and
+//     "#<n>" after either for apply worker n; txn_seq = txn_seq + 1), and
+//     end it with the checkpoint position on that same row. So the
 //     first row event of each of ferry's transactions names job and
 //     direction, and the reader of the other direction, seeing it, skips the
 //     whole transaction (nothing of it has been staged yet) while still

@@ -13,8 +13,9 @@ import (
 // cutover the applications write to the target, and ferry brings those
 // changes back to the source from the target's binlog, so that the source
 // stays a place to roll back to. It is the incremental step with the sides
-// swapped (same reader, applier, DDL handling and exactly-once marker, the
-// marker row "<job>/reverse" in ferry_meta.checkpoint on the SOURCE) and
+// swapped (same reader, parallel appliers, DDL handling and checkpoint
+// markers, the marker rows "<job>/reverse" and "<job>/reverse#<n>" in
+// ferry_meta.checkpoint on the SOURCE) and
 // the job's filter inverted (renamed databases and tables map back). It
 // starts at the target position the cutover step recorded and runs until
 // the job is released (ctx ends: returning ctx.Err() then is normal).
