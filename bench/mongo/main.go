@@ -7,14 +7,13 @@
 //     insertMany batches of 1000 over -par connections, straight from the
 //     generator; the same insert seeds the source;
 //
-//   - the source's read ceiling: one scan of the collection;
-//
 //   - ferry's initial sync of the same documents from the source into
 //     another fresh FerretDB, through an in-process agent (sqlite store):
 //     documents/s and MB/s of the full step (start to end, indexes
 //     included) and their ratio to the ceiling;
 //
-//   - the peak RSS of this process (the agent; the servers run apart).
+//   - the CPU time of ferry and of both servers during the sync, and the
+//     peak RSS of this process (the agent; the servers run apart).
 //
 //     go run ./bench/mongo -docs 200000
 package main
@@ -74,7 +73,9 @@ func main() {
 	sc, cc := connect(src), connect(ceil)
 	// Seed the source (no oplog: this measures the initial sync only).
 	must(sc.Database("local").Collection("oplog.rs").Drop(ctx))
-	_, seedBytes := bulkInsert(sc.Database("bench").Collection("docs"), *nDocs, *par)
+	seedTook, seedBytes := bulkInsert(sc.Database("bench").Collection("docs"), *nDocs, *par)
+	fmt.Printf("seed of the source (the same insert into the other server, a second sample of the ceiling): %s, %.0f documents/s\n",
+		seedTook.Round(time.Millisecond), float64(*nDocs)/seedTook.Seconds())
 	must(cc.Database("local").Collection("oplog.rs").Drop(ctx))
 	ceilTook, _ := bulkInsert(cc.Database("bench").Collection("docs"), *nDocs, *par)
 	ceilRate := float64(*nDocs) / ceilTook.Seconds()
@@ -83,18 +84,6 @@ func main() {
 		*nDocs, float64(seedBytes)/1e6, *par, ceilTook.Round(time.Millisecond), ceilRate, ceilMB)
 	must(cc.Disconnect(ctx))
 	stopCeil()
-
-	start := time.Now()
-	cur, err := sc.Database("bench").Collection("docs").Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
-	must(err)
-	read := 0
-	for cur.Next(ctx) {
-		read++
-	}
-	must(cur.Err())
-	scan := time.Since(start)
-	scanRate := float64(read) / scan.Seconds()
-	fmt.Printf("source read ceiling: one scan of the collection %s, %.0f documents/s\n", scan.Round(time.Millisecond), scanRate)
 
 	dst, stopDst := startFerretDB(dir, "target")
 	defer stopDst()
@@ -105,7 +94,9 @@ func main() {
 		must(err)
 		must(pprof.StartCPUProfile(f))
 	}
+	self0, src0, dst0 := cpuOf("self"), cpuOf(pidOf(src)), cpuOf(pidOf(dst))
 	full := migrate(ctx, dir, src, dst)
+	cpuSelf, cpuSrc, cpuDst := cpuOf("self")-self0, cpuOf(pidOf(src))-src0, cpuOf(pidOf(dst))-dst0
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -120,8 +111,8 @@ func main() {
 	fmt.Printf("ferry initial sync: %d documents (%.1f MB) in %s: %.0f documents/s, %.2f MB/s\n",
 		full.Counters.Done, float64(full.Counters.Bytes)/1e6, took.Round(time.Millisecond), rate, mbps)
 	fmt.Printf("ratio to the bulk-insert ceiling: %.2f (documents/s), %.2f (MB/s)\n", rate/ceilRate, mbps/ceilMB)
-	bound := 1 / (1/ceilRate + 1/scanRate)
-	fmt.Printf("serial read+write bound (one scan of the source then the ceiling insert, the two servers sharing the cores): %.0f documents/s; ferry at %.2f of it\n", bound, rate/bound)
+	fmt.Printf("CPU during the initial sync (wall %s): ferry (this process) %s, source FerretDB %s, target FerretDB %s\n",
+		took.Round(time.Millisecond), cpuSelf.Round(time.Millisecond), cpuSrc.Round(time.Millisecond), cpuDst.Round(time.Millisecond))
 	fmt.Printf("step message: %s\n", full.Message)
 	fmt.Printf("peak RSS of the process running the agent: %d MB; load average %s\n", peakRSS()>>20, loadAvg())
 }
@@ -252,7 +243,9 @@ func startFerretDB(dir, name string) (string, func()) {
 		log.Fatalf("FerretDB %s did not start: %v", name, err)
 	}
 	var once sync.Once
-	return strings.TrimSpace(line), func() {
+	uri := strings.TrimSpace(line)
+	pids[uri] = strconv.Itoa(cmd.Process.Pid)
+	return uri, func() {
 		once.Do(func() {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
@@ -281,6 +274,28 @@ func serveFerretDB(dir string) {
 	}
 	fmt.Println(uri)
 	select {}
+}
+
+// pids maps a FerretDB child's URI to its process id.
+var pids = map[string]string{}
+
+func pidOf(uri string) string { return pids[uri] }
+
+// cpuOf returns the user+system CPU time of a process (/proc/<pid>/stat,
+// clock ticks of 10 ms).
+func cpuOf(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond
 }
 
 func connect(uri string) *mongo.Client {
