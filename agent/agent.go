@@ -57,12 +57,18 @@ type Agent struct {
 	jobs   map[string]context.CancelCauseFunc
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
+	// stopping is set when Run's context ends: the agent is shutting down
+	// gracefully and hands its jobs back instead of failing them.
+	stopping atomic.Bool
+	jobsCtx  context.Context // parent of the jobs' contexts (Run)
 }
 
 var (
 	errLeaseLost = errors.New("lease lost")
 	errStopped   = errors.New("job stopped by request")
 	errKilled    = errors.New("agent killed")
+	// errShutdown cancels the jobs of an agent that stops gracefully.
+	errShutdown = errors.New("agent shutting down")
 )
 
 // New returns an agent; Run starts it.
@@ -123,8 +129,14 @@ func (a *Agent) Running() []string {
 // checkpoints stay; another agent or a restart resumes them) and returns.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
+	// Jobs do not end with ctx itself: on a graceful stop the agent first
+	// marks itself stopping, then cancels them, so that they hand their
+	// leases back instead of failing.
+	jobsCtx, cancelJobs := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelJobs(nil)
 	a.mu.Lock()
 	a.cancel = cancel
+	a.jobsCtx = jobsCtx
 	a.mu.Unlock()
 	defer cancel()
 	started := a.now()
@@ -154,6 +166,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		break
 	}
+	a.stopping.Store(true)
+	cancelJobs(errShutdown)
 	a.wg.Wait()
 	a.log.Info("agent stopped")
 	return nil
@@ -203,7 +217,7 @@ func (a *Agent) claimWork(ctx context.Context) {
 				// apply its changes twice.
 				a.log.Info("claimed a migration this agent still runs; keeping the running one", "migration", m.ID)
 			} else {
-				a.start(ctx, m.ID, func(jctx context.Context) { a.runMigration(jctx, m) })
+				a.start(m.ID, func(jctx context.Context) { a.runMigration(jctx, m) })
 			}
 		}
 		r, err := a.cfg.Store.ClaimRun(ctx, a.cfg.ID, a.now(), a.cfg.LeaseTTL)
@@ -215,7 +229,7 @@ func (a *Agent) claimWork(ctx context.Context) {
 		}
 		if r != nil {
 			claimed = true
-			a.start(ctx, r.ID, func(jctx context.Context) { a.runPipelineRun(jctx, r) })
+			a.start(r.ID, func(jctx context.Context) { a.runPipelineRun(jctx, r) })
 		}
 		if !claimed {
 			return
@@ -223,8 +237,8 @@ func (a *Agent) claimWork(ctx context.Context) {
 	}
 }
 
-func (a *Agent) start(ctx context.Context, id string, fn func(context.Context)) {
-	jctx, cancel := context.WithCancelCause(ctx)
+func (a *Agent) start(id string, fn func(context.Context)) {
+	jctx, cancel := context.WithCancelCause(a.jobsCtx)
 	a.mu.Lock()
 	a.jobs[id] = cancel
 	a.mu.Unlock()

@@ -75,6 +75,8 @@ func (a *Agent) runMigration(ctx context.Context, m *ferry.Migration) {
 		j.log.Warn("lease lost; another agent owns the job now")
 	case errors.Is(err, errStopped) || errors.Is(cause, errStopped):
 		j.finishStop()
+	case a.stopping.Load() && (errors.Is(err, errShutdown) || errors.Is(cause, errShutdown)):
+		j.handBack()
 	default:
 		j.fail(err)
 	}
@@ -308,6 +310,24 @@ func (j *job) finishStop() {
 		j.log.Warn("finish stop", "err", err)
 	}
 	j.log.Info("job stopped", "state", j.m.State)
+}
+
+// handBack gives the lease of a job back when the agent shuts down
+// gracefully: the job stays as it is (no failure, no attempt counted) and
+// any agent may claim it at once and resume from its checkpoint.
+func (j *job) handBack() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := j.a.cfg.Store.UpdateMigration(ctx, j.m.ID, func(m *ferry.Migration) error {
+		if m.Lease != nil && m.Lease.AgentID == j.a.cfg.ID {
+			m.Lease = nil
+		}
+		return nil
+	}); err != nil {
+		j.log.Warn("hand the job back", "err", err)
+		return
+	}
+	j.log.Info("agent shutting down: migration handed back at its checkpoint")
 }
 
 // fail records a step failure: retried automatically (after a backoff, by

@@ -129,6 +129,20 @@ func (rj *runJob) finish(err error) {
 		rj.log.Warn("lease lost; another agent owns the run now")
 		return
 	}
+	if err != nil && rj.a.stopping.Load() && errors.Is(err, errShutdown) {
+		// A graceful shutdown is not the run's failure: give the lease
+		// back; the next agent discards what this one staged and exports
+		// again.
+		if uerr := rj.update(ctx, func(r *ferry.PipelineRun, now time.Time) error {
+			r.Lease = nil
+			return nil
+		}); uerr != nil {
+			rj.log.Warn("hand the run back", "err", uerr)
+			return
+		}
+		rj.log.Info("agent shutting down: pipeline run handed back")
+		return
+	}
 	if ferr := rj.flush(ctx, nil); ferr != nil && !errors.Is(ferr, errLeaseLost) {
 		rj.log.Warn("final flush", "err", ferr)
 	}
