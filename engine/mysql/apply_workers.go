@@ -39,6 +39,7 @@ type worker struct {
 	n       int
 	in      chan *txn
 	ap      *applier
+	mark    watermark    // what the worker's marker row records
 	groups  atomic.Int64 // target transactions committed
 	retries atomic.Int64 // groups applied again after a deadlock
 }
@@ -156,10 +157,17 @@ func (p *pool) applyOnce(ctx context.Context, w *worker, group []*txn) error {
 	if last := group[len(group)-1]; last.barrier {
 		mark = watermark{pos: last.end, eventTime: last.eventTime, ops: mark.ops + last.ops}
 	}
+	// The worker's row never moves back: after a barrier's commit (its own
+	// end), the reader may not have taken the completion into the shared
+	// watermark yet when this worker commits its next group.
+	if !w.mark.pos.IsZero() && w.mark.pos.compare(mark.pos) > 0 {
+		mark = w.mark
+	}
 	if err := w.ap.commit(ctx, mark.pos, mark.eventTime, mark.ops); err != nil {
 		w.ap.rollback()
 		return err
 	}
+	w.mark = mark
 	return nil
 }
 

@@ -94,6 +94,9 @@ func parseGTIDPos(s string) gtidPos {
 		if err != nil {
 			return nil
 		}
+		if x.SequenceNumber == 0 {
+			continue // nothing of the domain yet (it prints as "")
+		}
 		g[x.DomainID] = x.String()
 	}
 	return g
