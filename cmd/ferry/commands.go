@@ -219,14 +219,20 @@ func (c *cli) endpointsCreate(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.newClient(&f, true)
+	body := map[string]any{"name": *name, "kind": *kind, "addrs": []string(addrs), "username": *user, "password": pw,
+		"database": *db, "tls": *tls, "cluster": *cluster, "options": options}
+	return c.endpointRequest(&f, "POST", nil, body)
+}
+
+// endpointRequest sends method to the project's endpoints (ref: one of
+// them) and prints the endpoint it answers.
+func (c *cli) endpointRequest(f *clientFlags, method string, ref []string, body any) error {
+	cl, err := c.newClient(f, true)
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"name": *name, "kind": *kind, "addrs": []string(addrs), "username": *user, "password": pw,
-		"database": *db, "tls": *tls, "cluster": *cluster, "options": options}
 	var e endpoint
-	raw, err := cl.do(c.ctx, "POST", cl.projectPath("endpoints"), body, &e)
+	raw, err := cl.do(c.ctx, method, cl.projectPath(append([]string{"endpoints"}, ref...)...), body, &e)
 	if err != nil {
 		return err
 	}
@@ -281,19 +287,7 @@ func (c *cli) endpointsGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.newClient(&f, true)
-	if err != nil {
-		return err
-	}
-	var e endpoint
-	raw, err := cl.do(c.ctx, "GET", cl.projectPath("endpoints", pos[0]), nil, &e)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return c.printRaw(raw)
-	}
-	return c.printEndpoints(e)
+	return c.endpointRequest(&f, "GET", pos[:1], nil)
 }
 
 // endpointsUpdate sends only the flags given on the command line.
@@ -353,19 +347,7 @@ func (c *cli) endpointsUpdate(args []string) error {
 	if len(body) == 0 {
 		return fmt.Errorf("endpoints update: nothing to change (give --name, --addr, --password-file, …)")
 	}
-	cl, err := c.newClient(&f, true)
-	if err != nil {
-		return err
-	}
-	var e endpoint
-	raw, err := cl.do(c.ctx, "PATCH", cl.projectPath("endpoints", pos[0]), body, &e)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return c.printRaw(raw)
-	}
-	return c.printEndpoints(e)
+	return c.endpointRequest(&f, "PATCH", pos[:1], body)
 }
 
 func (c *cli) endpointsDelete(args []string) error {
