@@ -113,7 +113,7 @@ func TestS3StagingCleanup(t *testing.T) {
 	if ds, _ := e.mysql.Datasets(ctx, e.proj.ID, p.Sink.Location); len(ds) != 0 {
 		t.Fatalf("a killed run published %v", ds)
 	}
-	e.startAgent(time.Second)
+	_, stopRetry := e.startStoppableAgent(time.Second)
 	r := e.waitRun(p, run.ID, time.Minute, ferry.RunDone, ferry.RunFailed)
 	if r.State != ferry.RunDone || r.DatasetName == first {
 		t.Fatalf("retry: %s %s %s", r.State, r.DatasetName, r.Error)
@@ -135,7 +135,11 @@ func TestS3StagingCleanup(t *testing.T) {
 		t.Fatalf("a live process's temporary file was removed: %v", err)
 	}
 
-	// 2. Stopped (FAILED), then reaped.
+	stopRetry()
+
+	// 2. Stopped gracefully: the run is handed back (not failed), its staged
+	// objects stay for the next attempt. Had it ended FAILED (as an export
+	// error leaves it), the reaper discards them.
 	_, stop := e.startStoppableAgent(time.Second)
 	run2, err := e.svc.TriggerRun(e.ctx, e.proj.ID, p.Name, "", nil)
 	if err != nil {
@@ -143,12 +147,18 @@ func TestS3StagingCleanup(t *testing.T) {
 	}
 	second := waitMid(t, mid)
 	stop()
-	r2 := e.waitRun(p, run2.ID, 10*time.Second, ferry.RunFailed, ferry.RunDone)
-	if r2.State != ferry.RunFailed || len(r2.Checkpoint) == 0 {
-		t.Fatalf("stopped run: %s %q checkpoint %s", r2.State, r2.Error, r2.Checkpoint)
+	r2, err := e.db.GetRun(ctx, run2.ID)
+	if err != nil || r2.State != ferry.RunInProgress || r2.Lease != nil || len(r2.Checkpoint) == 0 {
+		t.Fatalf("stopped run: %v %s %q lease %+v checkpoint %s", err, r2.State, r2.Error, r2.Lease, r2.Checkpoint)
 	}
 	if len(objects("exports/orders/"+second+"/")) == 0 {
 		t.Fatal("the stopped attempt left no objects: the test did not stop mid-export")
+	}
+	if _, err := e.db.UpdateRun(ctx, run2.ID, func(r *ferry.PipelineRun) error {
+		r.State, r.Error = ferry.RunFailed, "export failed (set by the test)"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	e.startAgent(time.Second)
 	deadline := time.Now().Add(20 * time.Second)
