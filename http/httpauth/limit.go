@@ -140,7 +140,7 @@ func limited(w http.ResponseWriter, l *Limiter, remaining int, msg string, wait 
 	h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
 	h.Set("Retry-After", strconv.Itoa(secs))
 	return &ferry.Error{Code: ferry.ERATELIMIT, Message: msg,
-		Advice: fmt.Sprintf("retry after %d s (the Retry-After header)", secs)}
+		Advice: fmt.Sprintf("retry after %d s", secs)}
 }
 
 func hasCredentials(r *http.Request) bool {
