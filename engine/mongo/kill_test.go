@@ -91,7 +91,7 @@ func TestKillAgentMidCopyAndMidSync(t *testing.T) {
 	testharness.KillProcess(t, b)
 	time.Sleep(time.Second) // the application writes on while no agent runs
 	testharness.StartFerryAgent(t, pg, "agent-c")
-	m = e.wait(m.ID, "sync resumed by agent-c", 90*time.Second, func(m *ferry.Migration) bool {
+	m = e.wait(m.ID, "sync resumed by agent-c", 180*time.Second, func(m *ferry.Migration) bool {
 		cp := checkpointOf(t, m.Step(ferry.StepIncremental))
 		r, _ := cp["resumes"].(float64)
 		return len(m.Hosts) == 3 && r >= 1 && m.ReadyForCutover

@@ -59,8 +59,8 @@ func newBkEnv(t *testing.T, srcArgs ...string) *bkEnv {
 	e := &bkEnv{t: t}
 	e.src = testharness.StartRedisServer(t, append([]string{"--enable-debug-command", "yes"}, srcArgs...)...)
 	e.dst = testharness.StartRedis(t, "--enable-debug-command", "yes")
-	e.srcC = goredis.NewClient(&goredis.Options{Addr: e.src.Addr})
-	e.dstC = goredis.NewClient(&goredis.Options{Addr: e.dst})
+	e.srcC = goredis.NewClient(testClientOptions(e.src.Addr))
+	e.dstC = goredis.NewClient(testClientOptions(e.dst))
 	t.Cleanup(func() { e.srcC.Close(); e.dstC.Close() })
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"))
 	if err != nil {

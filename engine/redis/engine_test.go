@@ -49,8 +49,8 @@ func newEnv(t *testing.T, srcArgs ...string) *env {
 	e := &env{t: t}
 	e.src = testharness.StartRedis(t, append([]string{"--enable-debug-command", "yes"}, srcArgs...)...)
 	e.dst = testharness.StartRedis(t, "--enable-debug-command", "yes")
-	e.srcC = goredis.NewClient(&goredis.Options{Addr: e.src})
-	e.dstC = goredis.NewClient(&goredis.Options{Addr: e.dst})
+	e.srcC = goredis.NewClient(testClientOptions(e.src))
+	e.dstC = goredis.NewClient(testClientOptions(e.dst))
 	t.Cleanup(func() { e.srcC.Close(); e.dstC.Close() })
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"))
 	if err != nil {
@@ -270,4 +270,12 @@ func TestOnlineMigrationEndToEnd(t *testing.T) {
 	}
 	t.Logf("full: %d keys in %v; incremental: %d commands; verify: %d keys equal; %d app writes during sync",
 		full.Counters.Done, full.FinishedAt.Sub(*full.StartedAt).Round(time.Millisecond), inc.Counters.Ops, v.Counters.Done, written)
+}
+
+// testClientOptions are the options of the tests' own clients: long
+// timeouts and no retries, so a loaded machine neither fails a big
+// pipelined fill on go-redis's 3 s default nor applies it twice (a retried
+// pipeline of RPUSHes doubles the list).
+func testClientOptions(addr string) *goredis.Options {
+	return &goredis.Options{Addr: addr, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, MaxRetries: -1}
 }

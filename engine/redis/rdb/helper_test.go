@@ -3,6 +3,7 @@ package rdb
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/ferrymigrate/ferry/internal/testharness"
 	"github.com/redis/go-redis/v9"
@@ -17,7 +18,7 @@ func startRedis(t testing.TB, args ...string) string {
 }
 
 func newClient(t testing.TB, addr string, db int) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: addr, DB: db, DisableIdentity: true, Protocol: 2})
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: db, DisableIdentity: true, Protocol: 2, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	if err := c.Ping(context.Background()).Err(); err != nil {
 		t.Fatal(err)
