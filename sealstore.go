@@ -37,6 +37,14 @@ type sealedStore struct {
 	box SecretBox
 }
 
+// Ping passes a health check through to the wrapped store.
+func (s *sealedStore) Ping(ctx context.Context) error {
+	if p, ok := s.Store.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
 // secretField calls fn on each secret string of e (a pointer to it).
 func endpointSecrets(e *Endpoint, fn func(what string, v *string) error) error {
 	if err := fn("password", &e.Password); err != nil {
