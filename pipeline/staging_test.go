@@ -125,7 +125,7 @@ func TestS3StagingCleanup(t *testing.T) {
 	if err != nil || m.Rows != n {
 		t.Fatalf("manifest %v %v", m, err)
 	}
-	if got, want := len(objects("exports/orders/" + e.proj.ID + "/")), len(m.Files)+1; got != want {
+	if got, want := len(objects("exports/orders/"+e.proj.ID+"/")), len(m.Files)+1; got != want {
 		t.Fatalf("%d objects in the bucket, want the dataset's %d files and its manifest", got, want-1)
 	}
 	if _, err := os.Stat(dead); !os.IsNotExist(err) {

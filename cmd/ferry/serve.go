@@ -131,19 +131,9 @@ func (s *storeFlags) open(ctx context.Context) (ferry.Store, string, error) {
 	return nil, "", fmt.Errorf("--store %q: want sqlite, sqlite:PATH or a postgres:// URL", redactURL(s.store))
 }
 
-// redactURL hides the password of a URL.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return u
-	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return scheme + "://" + user + ":***@" + rest[at+1:]
-}
+// redactURL hides the password of a URL (ferry.RedactURI: one helper for
+// the views, the CLI and the logs).
+func redactURL(u string) string { return ferry.RedactURI(u) }
 
 func newLogger(c *cli, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
