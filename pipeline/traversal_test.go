@@ -36,6 +36,20 @@ func TestTraversalNamesRefused(t *testing.T) {
 	if err := e.svc.CreatePipeline(e.ctx, p); ferry.ErrorCode(err) != ferry.EINVALID {
 		t.Fatalf("location %s: %v, want invalid", other, err)
 	}
+	// A run an older ferry recorded with a name that climbs out: deleting
+	// its dataset is a clear conflict, and nothing outside is touched.
+	victim := filepath.Join(e.dir, "victim")
+	if err := os.MkdirAll(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := &ferry.PipelineRun{ID: ferry.NewID(), ProjectID: e.proj.ID, State: ferry.RunDone, DatasetName: "v1$mysql$snapshot$c$..$../../../victim"}
+	err := e.mysql.DeleteDataset(e.ctx, &ferry.Pipeline{ProjectID: e.proj.ID}, old)
+	if fe := ferry.AsError(err); fe == nil || fe.Code != ferry.ECONFLICT || fe.Reason != "UNSAFE_DATASET_NAME" {
+		t.Fatalf("delete a dataset named %q: %v", old.DatasetName, err)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("the directory outside was touched: %v", err)
+	}
 }
 
 // TestSourceTableNameContained: a name a source database supplies is

@@ -171,7 +171,6 @@ func redactOptions(o ferry.Options) ferry.Options {
 	return o
 }
 
-
 // jobSpec is a would-be job: the body of POST .../validations, and with
 // start, of POST .../migrations.
 type jobSpec struct {
