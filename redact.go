@@ -1,6 +1,7 @@
 package ferry
 
 import (
+	"log/slog"
 	"regexp"
 	"strings"
 )
@@ -75,10 +76,15 @@ func RedactText(s string) string {
 	if !strings.Contains(s, "@") && !strings.Contains(strings.ToLower(s), "pass") && !strings.Contains(s, "=") {
 		return s
 	}
-	return uriInText.ReplaceAllStringFunc(kvSecret.ReplaceAllString(s, "${1}${2}"+RedactedMark), RedactURI)
+	s = kvSecret.ReplaceAllString(s, "${1}${2}"+RedactedMark)
+	s = dsnInText.ReplaceAllString(s, "${1}:"+RedactedMark+"@${3}(")
+	return uriInText.ReplaceAllStringFunc(s, RedactURI)
 }
 
-var uriInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+var (
+	uriInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+	dsnInText = regexp.MustCompile(`([^\s:@/"'(]*):([^\s@"']*)@(tcp|unix|udp|tcp6)?\(`)
+)
 
 // RedactOptions returns a copy of engine options without secrets: a value
 // whose name says it is secret (password, secret, key, token, credential)
@@ -97,4 +103,25 @@ func RedactOptions(o map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// RedactLogAttr is a slog.HandlerOptions.ReplaceAttr that hides the
+// credentials of connection strings in every string and error a log line
+// carries (an engine error may quote a URI).
+func RedactLogAttr(groups []string, a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); s != "" {
+			if r := RedactText(s); r != s {
+				a.Value = slog.StringValue(r)
+			}
+		}
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok && err != nil {
+			if s := err.Error(); RedactText(s) != s {
+				a.Value = slog.StringValue(RedactText(s))
+			}
+		}
+	}
+	return a
 }

@@ -1,6 +1,8 @@
 package ferry_test
 
 import (
+	"errors"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -142,5 +144,20 @@ func TestAESBox(t *testing.T) {
 	os.WriteFile(bad, []byte("short"), 0o600)
 	if _, err := ferry.LoadSecretKey(bad); err == nil {
 		t.Fatal("a short key was used")
+	}
+}
+
+func TestRedactLogAttr(t *testing.T) {
+	var b strings.Builder
+	log := slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{ReplaceAttr: ferry.RedactLogAttr}))
+	log.Error("connect", "err", errors.New("dial mongodb://u:LogPw1@h:1/x: refused"), "uri", "redis://:LogPw2@h:6379", "dsn", "root:LogPw3@tcp(h:3306)/db")
+	log.Info("cannot reach postgres://ferry:LogPw4@db/ferry")
+	for _, pw := range []string{"LogPw1", "LogPw2", "LogPw3", "LogPw4"} {
+		if strings.Contains(b.String(), pw) {
+			t.Errorf("the log holds %s: %s", pw, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "mongodb://u:******@h:1/x") {
+		t.Errorf("the log lost the rest of the URI: %s", b.String())
 	}
 }

@@ -140,7 +140,7 @@ func newLogger(c *cli, level, format string) (*slog.Logger, error) {
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: ferry.RedactLogAttr}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(c.stderr, opts)), nil
