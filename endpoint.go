@@ -62,6 +62,11 @@ func (e *Endpoint) Validate(field string) error {
 	if !e.Kind.Valid() {
 		return FieldError(field+".kind", "unknown kind %q (one of redis, mysql, mongodb)", e.Kind)
 	}
+	if e.Name != "" {
+		if err := ValidateName(field+".name", e.Name); err != nil {
+			return err
+		}
+	}
 	if len(e.Addrs) == 0 {
 		return FieldError(field+".addrs", "at least one host:port is required")
 	}
@@ -79,22 +84,13 @@ func (e *Endpoint) HasPassword() bool { return e != nil && e.Password != "" }
 // Redacted returns a copy without secrets, for APIs.
 func (e Endpoint) Redacted() Endpoint {
 	e.Password = ""
-	if e.Options != nil {
-		o := make(map[string]string, len(e.Options))
-		for k, v := range e.Options {
-			if isSecretOption(k) {
-				v = ""
-			}
-			o[k] = v
-		}
-		e.Options = o
-	}
+	e.Options = RedactOptions(e.Options)
 	return e
 }
 
 func isSecretOption(k string) bool {
 	k = strings.ToLower(k)
-	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "key") || strings.Contains(k, "token")
+	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "key") || strings.Contains(k, "token") || strings.Contains(k, "credential")
 }
 
 // LogValue keeps secrets out of structured logs.

@@ -383,6 +383,11 @@ func (m *Migration) Validate() error {
 	if m.ProjectID == "" || !ValidID(m.ProjectID) {
 		return FieldError("projectId", "must be a 24-hex project id")
 	}
+	if m.Name != "" {
+		if err := ValidateName("name", m.Name); err != nil {
+			return err
+		}
+	}
 	if !m.Engine.Valid() {
 		return FieldError("engine", "unknown engine %q (one of redis, mysql, mongodb)", m.Engine)
 	}

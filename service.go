@@ -176,8 +176,8 @@ func (s *Service) CreateOrg(ctx context.Context, name string) (*Organization, er
 	if !p.System {
 		return nil, &Error{Code: EFORBIDDEN, Message: "organizations are created by the ferry administrator (ferry orgs create)"}
 	}
-	if strings.TrimSpace(name) == "" {
-		return nil, FieldError("name", "is required")
+	if err := ValidateName("name", name); err != nil {
+		return nil, err
 	}
 	o := &Organization{ID: NewID(), Name: name, CreatedAt: s.now()}
 	return o, s.Store.CreateOrg(ctx, o)
@@ -222,6 +222,9 @@ func (s *Service) CreateProject(ctx context.Context, orgID, name string) (*Proje
 	}
 	if strings.TrimSpace(name) == "" || len(name) > 64 {
 		return nil, FieldError("name", "is required (at most 64 characters)")
+	}
+	if err := ValidateName("name", name); err != nil {
+		return nil, err
 	}
 	if orgID == "" && !p.System {
 		orgID = p.OrgID
@@ -303,6 +306,9 @@ func (s *Service) RenameProject(ctx context.Context, id, name string) (*Project,
 	if strings.TrimSpace(name) == "" || len(name) > 64 {
 		return nil, FieldError("name", "is required (at most 64 characters)")
 	}
+	if err := ValidateName("name", name); err != nil {
+		return nil, err
+	}
 	if _, err := s.Authorize(ctx, id, AccessOwner); err != nil {
 		return nil, err
 	}
@@ -357,6 +363,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, e *Endpoint) error {
 	}
 	if strings.TrimSpace(e.Name) == "" {
 		return FieldError("name", "is required")
+	}
+	if err := ValidateName("name", e.Name); err != nil {
+		return err
 	}
 	if err := e.Validate("endpoint"); err != nil {
 		return err
@@ -429,6 +438,11 @@ func (s *Service) UpdateEndpoint(ctx context.Context, projectID, idOrName string
 	}
 	if patch.Name != nil && strings.TrimSpace(*patch.Name) == "" {
 		return nil, FieldError("name", "cannot be empty")
+	}
+	if patch.Name != nil {
+		if err := ValidateName("name", *patch.Name); err != nil {
+			return nil, err
+		}
 	}
 	e, err := s.Store.UpdateEndpoint(ctx, cur.ID, func(e *Endpoint) error {
 		set := func(dst *string, v *string) {

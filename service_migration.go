@@ -319,7 +319,7 @@ func (s *Service) runValidation(id string, eng Engine, m *Migration) {
 	_, uerr := s.Store.UpdateValidation(ctx, id, func(v *Validation) error {
 		if err != nil {
 			v.Status = "FAILED"
-			v.Errors = append(v.Errors, strings.TrimPrefix(ErrorMessage(err), "ferry "))
+			v.Errors = append(v.Errors, RedactText(strings.TrimPrefix(ErrorMessage(err), "ferry ")))
 			if ErrorCode(err) == EINTERNAL {
 				v.Errors[len(v.Errors)-1] = err.Error()
 			}

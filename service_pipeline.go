@@ -41,6 +41,9 @@ func (s *Service) validatePipeline(ctx context.Context, p *Pipeline) error {
 	if !ValidPipelineName(p.Name) {
 		return FieldError("name", "must match ^[^/\\\\ \"$]{1,64}$")
 	}
+	if err := ValidateName("name", p.Name); err != nil {
+		return err
+	}
 	switch p.Source.Type {
 	case SourcePeriodic, SourceOnDemand:
 	default:

@@ -364,7 +364,7 @@ func (j *job) fail(err error) {
 			s.Counters = p.counters
 			s.Progress = clampPercent(p.percent)
 		}
-		m.Error = msg
+		m.Error = ferry.RedactText(msg) // an engine error may quote a connection string
 		if retryable && m.Options.ResumeMode != ferry.ResumeManual && m.Attempts < j.a.cfg.MaxAttempts && m.State.Active() {
 			m.Attempts++
 			retried = true

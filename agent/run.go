@@ -169,9 +169,9 @@ func (rj *runJob) finish(err error) {
 
 func trimError(err error) string {
 	if fe := ferry.AsError(err); fe != nil {
-		return fe.Message
+		return ferry.RedactText(fe.Message)
 	}
-	s := err.Error()
+	s := ferry.RedactText(err.Error()) // it may quote a connection string
 	if len(s) > 500 {
 		s = s[:500]
 	}

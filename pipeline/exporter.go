@@ -31,6 +31,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +42,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/parquet-go/parquet-go"
@@ -233,8 +237,41 @@ type Manifest struct {
 
 // DatasetName renders the seed's dataset name:
 // v1$<kind>$snapshot$<cluster>$<db>$<collection>$<yyyymmddThhmmssZ>.
+// It is always one safe path element and S3 key segment: the cluster,
+// database and collection (a MySQL table may be named "a/../../b") have
+// path separators, '$', '%', control and non-printing characters
+// percent-encoded, and a name past 200 bytes is cut and suffixed with a
+// digest of the whole.
 func DatasetName(kind ferry.EngineKind, cluster, db, coll string, at time.Time) string {
-	return strings.Join([]string{"v1", string(kind), "snapshot", cluster, db, coll, at.UTC().Format("20060102T150405Z")}, "$")
+	head := strings.Join([]string{"v1", string(kind), "snapshot", datasetPart(cluster), datasetPart(db), datasetPart(coll)}, "$")
+	if len(head) > 200 {
+		sum := sha256.Sum256([]byte(head))
+		cut := 180
+		for cut > 0 && !utf8.RuneStart(head[cut]) {
+			cut--
+		}
+		head = head[:cut] + "~" + hex.EncodeToString(sum[:6])
+	}
+	return head + "$" + at.UTC().Format("20060102T150405Z")
+}
+
+// datasetPart escapes one element of a dataset name.
+func datasetPart(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '/' || r == '\\' || r == '$' || r == '%' || r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ':
+			for _, c := range []byte(string(r)) {
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "_"
+	}
+	return b.String()
 }
 
 func parseCheckpoint(b []byte) (*checkpoint, error) {
@@ -505,8 +542,8 @@ func (e *Exporter) DeleteDataset(ctx context.Context, p *ferry.Pipeline, run *fe
 	if name == "" {
 		return nil
 	}
-	if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
-		return fmt.Errorf("bad dataset name %q", name)
+	if err := checkDatasetName(name); err != nil {
+		return err
 	}
 	sk, err := e.sinkFor(run.ProjectID, loc)
 	if err != nil {
@@ -529,8 +566,8 @@ func (e *Exporter) DiscardStaging(ctx context.Context, p *ferry.Pipeline, run *f
 	if err != nil || cp == nil || cp.DatasetName == "" || cp.Published {
 		return err
 	}
-	if strings.ContainsAny(cp.DatasetName, "/\\") || cp.DatasetName == "." || cp.DatasetName == ".." {
-		return fmt.Errorf("bad dataset name %q", cp.DatasetName)
+	if err := checkDatasetName(cp.DatasetName); err != nil {
+		return err
 	}
 	sk, err := e.sinkFor(run.ProjectID, cp.Location)
 	if err != nil {

@@ -191,7 +191,7 @@ func TestS3Sink(t *testing.T) {
 	local := t.TempDir()
 	for _, f := range m.Files {
 		dst := filepath.Join(local, filepath.FromSlash(f.Path))
-		if err := cl.FGetObject(ctx, "lake", "exports/orders/"+r.DatasetName+"/"+f.Path, dst, minio.GetObjectOptions{}); err != nil {
+		if err := cl.FGetObject(ctx, "lake", "exports/orders/"+e.proj.ID+"/"+r.DatasetName+"/"+f.Path, dst, minio.GetObjectOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

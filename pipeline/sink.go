@@ -65,15 +65,24 @@ type S3Config struct {
 }
 
 // sinkFor resolves a pipeline's sink location: "" is the default dataset
-// directory (per project), s3://bucket/prefix a bucket of the agent's S3
-// server, anything else a local directory that must lie under one of the
-// allowed directories.
+// directory (per project: <Dir>/<projectId>), s3://bucket/prefix a bucket
+// of the agent's S3 server (keys under prefix/<projectId>/), anything else
+// a local directory that must lie under one of the allowed directories and,
+// if under Dir, inside the project's own folder. Every local read, write
+// and delete goes through an os.Root of the sink's directory, so no name
+// (a dataset's, a partition's) can reach outside it.
 func (e *Exporter) sinkFor(projectID, location string) (sink, error) {
+	if !ferry.ValidID(projectID) {
+		return nil, fmt.Errorf("pipeline: bad project id %q", projectID)
+	}
 	if strings.HasPrefix(location, "s3://") {
 		rest := strings.TrimPrefix(location, "s3://")
 		bucket, prefix, _ := strings.Cut(rest, "/")
 		if bucket == "" {
 			return nil, ferry.FieldError("sink.location", "s3:// location without a bucket")
+		}
+		if err := checkKeyPath(prefix); err != nil {
+			return nil, ferry.FieldError("sink.location", "bad s3:// prefix: %v", err)
 		}
 		if e.cfg.S3 == nil {
 			return nil, &ferry.Error{Code: ferry.EINVALID, Field: "sink.location", Reason: "S3_NOT_CONFIGURED",
@@ -87,7 +96,9 @@ func (e *Exporter) sinkFor(projectID, location string) (sink, error) {
 		if prefix != "" {
 			prefix += "/"
 		}
-		return &s3Sink{cl: cl, bucket: bucket, prefix: prefix}, nil
+		// A project's datasets are under its own prefix: two projects
+		// naming the same location never see each other's.
+		return &s3Sink{cl: cl, bucket: bucket, prefix: prefix + projectID + "/"}, nil
 	}
 	if location == "" {
 		if e.cfg.Dir == "" {
@@ -98,7 +109,18 @@ func (e *Exporter) sinkFor(projectID, location string) (sink, error) {
 	if !filepath.IsAbs(location) {
 		return nil, ferry.FieldError("sink.location", "a local location must be an absolute path (or s3://bucket/prefix)")
 	}
+	if strings.ContainsFunc(location, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, ferry.FieldError("sink.location", "may not contain control characters")
+	}
 	clean := filepath.Clean(location)
+	if d := e.cfg.Dir; d != "" {
+		d = filepath.Clean(d)
+		own := filepath.Join(d, projectID)
+		if (clean == d || strings.HasPrefix(clean, d+string(filepath.Separator))) && clean != own && !strings.HasPrefix(clean, own+string(filepath.Separator)) {
+			return nil, &ferry.Error{Code: ferry.EINVALID, Field: "sink.location", Reason: "LOCATION_NOT_ALLOWED",
+				Message: "a location in the dataset directory must be inside the project's own folder " + own}
+		}
+	}
 	for _, d := range append([]string{e.cfg.Dir}, e.cfg.AllowedDirs...) {
 		if d == "" {
 			continue
@@ -133,35 +155,66 @@ func (e *Exporter) s3Client() (*minio.Client, error) {
 
 // --- local directory ---
 
+// localSink keeps dataset NAME in root/NAME, staged in root/.staging/NAME.
+// Every file operation goes through an os.Root of root: a name that would
+// climb out (.., a symlink) fails instead of touching anything outside.
 type localSink struct{ root string }
 
 func (s *localSink) String() string { return s.root }
 
-func (s *localSink) dir(name string) string { return filepath.Join(s.root, name) }
-func (s *localSink) staging(name string) string {
-	return filepath.Join(s.root, stagingDir, name)
+// open returns the os.Root of the sink's directory, creating it.
+func (s *localSink) openRoot() (*os.Root, error) {
+	if err := os.MkdirAll(s.root, 0o750); err != nil {
+		return nil, err
+	}
+	return os.OpenRoot(s.root)
 }
 
+func stagingPath(name string) string { return stagingDir + "/" + name }
+
 func (s *localSink) stage(ctx context.Context, name string) (stage, error) {
+	if err := checkDatasetName(name); err != nil {
+		return nil, err
+	}
 	if err := s.discard(ctx, name); err != nil {
 		return nil, err
 	}
-	d := s.staging(name)
-	if err := os.MkdirAll(d, 0o755); err != nil {
+	r, err := s.openRoot()
+	if err != nil {
 		return nil, err
 	}
-	return &localStage{s: s, name: name, dir: d}, nil
+	defer r.Close()
+	if err := r.MkdirAll(stagingPath(name), 0o750); err != nil {
+		return nil, err
+	}
+	return &localStage{s: s, name: name}, nil
 }
 
 func (s *localSink) discard(ctx context.Context, name string) error {
 	if name == "" {
 		return nil
 	}
-	return os.RemoveAll(s.staging(name))
+	if err := checkDatasetName(name); err != nil {
+		return err
+	}
+	r, err := s.openRoot()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.RemoveAll(stagingPath(name))
 }
 
 func (s *localSink) published(ctx context.Context, name string) ([]byte, bool, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir(name), ManifestName))
+	if err := checkDatasetName(name); err != nil {
+		return nil, false, err
+	}
+	r, err := s.openRoot()
+	if err != nil {
+		return nil, false, err
+	}
+	defer r.Close()
+	b, err := r.ReadFile(name + "/" + ManifestName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -169,26 +222,38 @@ func (s *localSink) published(ctx context.Context, name string) ([]byte, bool, e
 }
 
 func (s *localSink) remove(ctx context.Context, name string) error {
-	d := s.dir(name)
-	if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+	if err := checkDatasetName(name); err != nil {
+		return err
+	}
+	r, err := s.openRoot()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := r.Lstat(name); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	// Unpublish at once (rename out of sight), then delete.
-	trash := filepath.Join(s.root, stagingDir, "deleted-"+ferry.RandomHex(6))
-	if err := os.MkdirAll(filepath.Dir(trash), 0o755); err != nil {
+	trash := stagingDir + "/deleted-" + ferry.RandomHex(6)
+	if err := r.MkdirAll(stagingDir, 0o750); err != nil {
 		return err
 	}
-	if err := os.Rename(d, trash); err != nil {
+	if err := r.Rename(name, trash); err != nil {
 		return err
 	}
-	return os.RemoveAll(trash)
+	return r.RemoveAll(trash)
 }
 
 func (s *localSink) list(ctx context.Context) ([]string, error) {
-	ents, err := os.ReadDir(s.root)
+	r, err := os.OpenRoot(s.root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ents, err := fs.ReadDir(r.FS(), ".")
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +262,7 @@ func (s *localSink) list(ctx context.Context) ([]string, error) {
 		if !e.IsDir() || e.Name() == stagingDir {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(s.root, e.Name(), ManifestName)); err == nil {
+		if _, err := r.Stat(e.Name() + "/" + ManifestName); err == nil {
 			out = append(out, e.Name())
 		}
 	}
@@ -205,21 +270,39 @@ func (s *localSink) list(ctx context.Context) ([]string, error) {
 }
 
 func (s *localSink) open(ctx context.Context, name, file string) (io.ReadCloser, error) {
-	return os.Open(filepath.Join(s.dir(name), filepath.FromSlash(file)))
+	if err := checkDatasetName(name); err != nil {
+		return nil, err
+	}
+	if err := checkKeyPath(file); err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(s.root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Open(name + "/" + file)
 }
 
 type localStage struct {
 	s    *localSink
 	name string
-	dir  string
 }
 
 func (st *localStage) create(ctx context.Context, rel string) (io.WriteCloser, error) {
-	p := filepath.Join(st.dir, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := checkKeyPath(rel); err != nil {
 		return nil, err
 	}
-	f, err := os.Create(p)
+	r, err := st.s.openRoot()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	p := stagingPath(st.name) + "/" + rel
+	if err := r.MkdirAll(path.Dir(p), 0o750); err != nil {
+		return nil, err
+	}
+	f, err := r.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return nil, err
 	}
@@ -239,24 +322,58 @@ func (f *syncFile) Close() error {
 }
 
 func (st *localStage) publish(ctx context.Context, manifest []byte) error {
-	mf := filepath.Join(st.dir, ManifestName)
-	if err := os.WriteFile(mf, manifest, 0o644); err != nil {
+	r, err := st.s.openRoot()
+	if err != nil {
 		return err
 	}
-	if f, err := os.Open(mf); err == nil {
+	defer r.Close()
+	dir := stagingPath(st.name)
+	mf := dir + "/" + ManifestName
+	if err := r.WriteFile(mf, manifest, 0o640); err != nil {
+		return err
+	}
+	if f, err := r.Open(mf); err == nil {
 		_ = f.Sync()
 		f.Close()
 	}
-	dst := st.s.dir(st.name)
-	if _, err := os.Stat(dst); err == nil {
+	if _, err := r.Lstat(st.name); err == nil {
 		return fmt.Errorf("dataset %s already exists in %s", st.name, st.s.root)
 	}
-	if err := os.Rename(st.dir, dst); err != nil {
+	if err := r.Rename(dir, st.name); err != nil {
 		return fmt.Errorf("publish dataset: %w", err)
 	}
-	if d, err := os.Open(st.s.root); err == nil {
+	if d, err := r.Open("."); err == nil {
 		_ = d.Sync()
 		d.Close()
+	}
+	return nil
+}
+
+// checkDatasetName refuses a dataset name that is not one path element
+// (DatasetName never makes one; a name from an older ferry might be).
+func checkDatasetName(name string) error {
+	if name == "" || name == "." || name == ".." || name == stagingDir || strings.ContainsAny(name, "/\\\x00") {
+		return &ferry.Error{Code: ferry.ECONFLICT, Reason: "UNSAFE_DATASET_NAME",
+			Message: fmt.Sprintf("dataset name %q is not a single path element; ferry will not touch it", name),
+			Advice:  "a dataset named so was written by an older ferry: remove its files by hand"}
+	}
+	return nil
+}
+
+// checkKeyPath refuses a relative slash path (a file of a dataset, an S3
+// prefix) with an empty, "." or ".." segment, a backslash or a control
+// character.
+func checkKeyPath(p string) error {
+	if p == "" {
+		return nil
+	}
+	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("path %q has an empty, . or .. segment", p)
+		}
+	}
+	if strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return fmt.Errorf("path %q has a backslash or a control character", p)
 	}
 	return nil
 }
@@ -278,6 +395,9 @@ func (s *s3Sink) String() string { return "s3://" + s.bucket + "/" + s.prefix }
 func (s *s3Sink) key(name, rel string) string { return s.prefix + name + "/" + rel }
 
 func (s *s3Sink) stage(ctx context.Context, name string) (stage, error) {
+	if err := checkDatasetName(name); err != nil {
+		return nil, err
+	}
 	if err := s.discard(ctx, name); err != nil {
 		return nil, err
 	}
@@ -285,6 +405,9 @@ func (s *s3Sink) stage(ctx context.Context, name string) (stage, error) {
 }
 
 func (s *s3Sink) removePrefix(ctx context.Context, name string, manifestFirst bool) error {
+	if err := checkDatasetName(name); err != nil {
+		return err
+	}
 	if manifestFirst {
 		if err := s.cl.RemoveObject(ctx, s.bucket, s.key(name, ManifestName), minio.RemoveObjectOptions{}); err != nil && minio.ToErrorResponse(err).Code != "NoSuchKey" {
 			return fmt.Errorf("s3 remove manifest: %w", err)
@@ -324,6 +447,9 @@ func (s *s3Sink) discard(ctx context.Context, name string) error {
 }
 
 func (s *s3Sink) published(ctx context.Context, name string) ([]byte, bool, error) {
+	if err := checkDatasetName(name); err != nil {
+		return nil, false, err
+	}
 	o, err := s.cl.GetObject(ctx, s.bucket, s.key(name, ManifestName), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, false, err
@@ -359,6 +485,12 @@ func (s *s3Sink) list(ctx context.Context) ([]string, error) {
 }
 
 func (s *s3Sink) open(ctx context.Context, name, file string) (io.ReadCloser, error) {
+	if err := checkDatasetName(name); err != nil {
+		return nil, err
+	}
+	if err := checkKeyPath(file); err != nil {
+		return nil, err
+	}
 	return s.cl.GetObject(ctx, s.bucket, s.key(name, file), minio.GetObjectOptions{})
 }
 
@@ -371,6 +503,9 @@ type s3Stage struct {
 // seeks, but a known size lets the upload run without a large buffer) and
 // uploads it on Close.
 func (st *s3Stage) create(ctx context.Context, rel string) (io.WriteCloser, error) {
+	if err := checkKeyPath(rel); err != nil {
+		return nil, err
+	}
 	f, err := createTemp("s3spool")
 	if err != nil {
 		return nil, err

@@ -101,7 +101,7 @@ func TestS3StagingCleanup(t *testing.T) {
 	}
 	first := waitMid(t, mid)
 	a1.Kill()
-	left := objects("exports/orders/" + first + "/")
+	left := objects("exports/orders/" + e.proj.ID + "/" + first + "/")
 	if len(left) == 0 {
 		t.Fatal("the killed attempt left no objects: the test did not kill mid-export")
 	}
@@ -118,14 +118,14 @@ func TestS3StagingCleanup(t *testing.T) {
 	if r.State != ferry.RunDone || r.DatasetName == first {
 		t.Fatalf("retry: %s %s %s", r.State, r.DatasetName, r.Error)
 	}
-	if keys := objects("exports/orders/" + first + "/"); len(keys) != 0 {
+	if keys := objects("exports/orders/" + e.proj.ID + "/" + first + "/"); len(keys) != 0 {
 		t.Fatalf("the killed attempt's objects are still there: %v", keys)
 	}
 	m, err := e.mysql.ReadManifest(ctx, e.proj.ID, p.Sink.Location, r.DatasetName)
 	if err != nil || m.Rows != n {
 		t.Fatalf("manifest %v %v", m, err)
 	}
-	if got, want := len(objects("exports/orders/")), len(m.Files)+1; got != want {
+	if got, want := len(objects("exports/orders/"+e.proj.ID+"/")), len(m.Files)+1; got != want {
 		t.Fatalf("%d objects in the bucket, want the dataset's %d files and its manifest", got, want-1)
 	}
 	if _, err := os.Stat(dead); !os.IsNotExist(err) {
@@ -151,7 +151,7 @@ func TestS3StagingCleanup(t *testing.T) {
 	if err != nil || r2.State != ferry.RunInProgress || r2.Lease != nil || len(r2.Checkpoint) == 0 {
 		t.Fatalf("stopped run: %v %s %q lease %+v checkpoint %s", err, r2.State, r2.Error, r2.Lease, r2.Checkpoint)
 	}
-	if len(objects("exports/orders/"+second+"/")) == 0 {
+	if len(objects("exports/orders/"+e.proj.ID+"/"+second+"/")) == 0 {
 		t.Fatal("the stopped attempt left no objects: the test did not stop mid-export")
 	}
 	if _, err := e.db.UpdateRun(ctx, run2.ID, func(r *ferry.PipelineRun) error {
@@ -162,9 +162,9 @@ func TestS3StagingCleanup(t *testing.T) {
 	}
 	e.startAgent(time.Second)
 	deadline := time.Now().Add(20 * time.Second)
-	for len(objects("exports/orders/"+second+"/")) != 0 {
+	for len(objects("exports/orders/"+e.proj.ID+"/"+second+"/")) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the reaper left the failed run's objects: %v", objects("exports/orders/"+second+"/"))
+			t.Fatalf("the reaper left the failed run's objects: %v", objects("exports/orders/"+e.proj.ID+"/"+second+"/"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -183,7 +183,7 @@ func TestS3StagingCleanup(t *testing.T) {
 	if m2, err := e.mysql.ReadManifest(ctx, e.proj.ID, p.Sink.Location, r.DatasetName); err != nil || m2.Rows != n {
 		t.Fatalf("published dataset after reaping: %v %v", m2, err)
 	}
-	if got := len(objects("exports/orders/")); got != len(m.Files)+1 {
+	if got := len(objects("exports/orders/" + e.proj.ID + "/")); got != len(m.Files)+1 {
 		t.Fatalf("%d objects in the bucket after reaping, want %d", got, len(m.Files)+1)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 	"github.com/ferrymigrate/ferry/postgres"
@@ -25,6 +27,26 @@ func open(t *testing.T, url string) *postgres.DB {
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) ferry.Store {
 		return open(t, testharness.StartPostgres(t))
+	})
+}
+
+// TestSecrets: endpoint and job secrets are ciphertext in the raw rows.
+func TestSecrets(t *testing.T) {
+	storetest.RunSecrets(t, func(t *testing.T) (ferry.Store, storetest.RawData) {
+		url := testharness.StartPostgres(t)
+		db := open(t, url)
+		return db, func(t *testing.T, table, id string) string {
+			conn, err := pgx.Connect(t.Context(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(t.Context())
+			var data string
+			if err := conn.QueryRow(t.Context(), "SELECT data::text FROM "+table+" WHERE id = $1", id).Scan(&data); err != nil {
+				t.Fatalf("raw %s %s: %v", table, id, err)
+			}
+			return data
+		}
 	})
 }
 

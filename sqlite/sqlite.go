@@ -22,6 +22,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -60,6 +62,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db := &DB{path: path}
 	memory := path == ":memory:"
+	if !memory {
+		if err := restrictFiles(path, true); err != nil {
+			return nil, err
+		}
+	}
 	q := "?_busy_timeout=" + strconv.Itoa(busyTimeoutMS) + "&_fk=1&_txlock=immediate"
 	if !memory {
 		q += "&_journal=WAL&_sync=NORMAL"
@@ -96,8 +103,42 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 		}
 		db.r = r
+		// The WAL and shared-memory files exist now: readable by the owner only.
+		if err := restrictFiles(path, false); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return db, nil
+}
+
+// restrictFiles makes the database file (created if create and missing)
+// and its -wal, -shm and -journal files readable by their owner only: they
+// hold API key hashes and the jobs' endpoints. SQLite creates the -wal and
+// -shm files with the database file's mode.
+func restrictFiles(path string, create bool) error {
+	if create {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		f.Close()
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("sqlite: restrict %s to its owner: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Path returns the database file's path.

@@ -1,6 +1,8 @@
 package sqlite_test
 
 import (
+	"database/sql"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -26,6 +28,25 @@ func open(t *testing.T) *sqlite.DB {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) ferry.Store { return open(t) })
+}
+
+// TestSecrets: endpoint and job secrets are ciphertext in the raw rows.
+func TestSecrets(t *testing.T) {
+	storetest.RunSecrets(t, func(t *testing.T) (ferry.Store, storetest.RawData) {
+		db := open(t)
+		return db, func(t *testing.T, table, id string) string {
+			raw, err := sql.Open("sqlite", db.Path()+"?mode=ro")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			var data string
+			if err := raw.QueryRowContext(t.Context(), "SELECT data FROM "+table+" WHERE id = ?", id).Scan(&data); err != nil {
+				t.Fatalf("raw %s %s: %v", table, id, err)
+			}
+			return data
+		}
+	})
 }
 
 func TestMemory(t *testing.T) {
@@ -123,4 +144,44 @@ func TestBadPath(t *testing.T) {
 			t.Fatalf("Open(%q) succeeded", p)
 		}
 	}
+}
+
+// TestFileModes: the database and its -wal and -shm files are readable by
+// their owner only, also when an older ferry left them world-readable.
+func TestFileModes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ferry.db")
+	check := func() {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("%s has mode %04o, want 0600", filepath.Base(p), st.Mode().Perm())
+			}
+		}
+	}
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateOrg(t.Context(), &ferry.Organization{Name: "o"}); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	db.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Chmod(p, 0o644) // as an older ferry left them
+	}
+	db, err = sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateOrg(t.Context(), &ferry.Organization{Name: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	check()
 }

@@ -36,7 +36,7 @@ func (b *backupFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.dir, "backup-dir", "", "directory of ferry's Redis backups (default <data-dir>/backups)")
 	fs.StringVar(&b.bucket, "backup-bucket", "", "keep new Redis backups in this bucket (a --bucket-dir name or a bucket of --s3-endpoint) instead of --backup-dir")
 	fs.Var(&b.bucketDirs, "bucket-dir", "NAME=DIR: backup imports from bucket NAME read the local directory DIR (repeatable, comma separated)")
-	fs.Var(&b.importDirs, "import-dirs", "restrict the backup_dir of backup imports to these directories (comma separated; default: any)")
+	fs.Var(&b.importDirs, "import-dirs", "the directories the backup_dir of a backup import may name (comma separated; default <data-dir>/imports only)")
 	fs.StringVar(&b.s3Endpoint, "s3-endpoint", "", "host:port of the S3-compatible server holding backup buckets")
 	fs.StringVar(&b.s3AccessKey, "s3-access-key", "", "S3 access key")
 	fs.StringVar(&b.s3SecretKey, "s3-secret-key", "", "S3 secret key (prefer the environment: FERRY_S3_SECRET_KEY)")
@@ -47,9 +47,17 @@ func (b *backupFlags) register(fs *flag.FlagSet) {
 
 // config returns the engine's backup configuration.
 func (b *backupFlags) config(dataDir string) (redisengine.BackupConfig, error) {
-	c := redisengine.BackupConfig{Dir: b.dir, Bucket: b.bucket, AllowedDirs: b.importDirs}
+	c := redisengine.BackupConfig{Dir: b.dir, Bucket: b.bucket, AllowedDirs: append([]string(nil), b.importDirs...)}
 	if c.Dir == "" {
 		c.Dir = filepath.Join(dataDir, "backups")
+	}
+	if len(c.AllowedDirs) == 0 {
+		c.AllowedDirs = []string{filepath.Join(dataDir, "imports")}
+	}
+	for i, d := range c.AllowedDirs {
+		if abs, err := filepath.Abs(d); err == nil {
+			c.AllowedDirs[i] = abs
+		}
 	}
 	if abs, err := filepath.Abs(c.Dir); err == nil {
 		c.Dir = abs

@@ -350,7 +350,7 @@ func TestParseEndpoint(t *testing.T) {
 	if _, err := parseEndpoint("oracle://x:1"); err == nil {
 		t.Errorf("oracle accepted")
 	}
-	if got := redactURL("postgres://u:secret@h/db"); got != "postgres://u:***@h/db" {
+	if got := redactURL("postgres://u:secret@h/db"); got != "postgres://u:******@h/db" {
 		t.Errorf("redact %q", got)
 	}
 }

@@ -52,13 +52,57 @@ func newRegistry(log *slog.Logger, pc pipelineexp.Config, opts ...func(*rediseng
 
 // storeFlags are the flags that locate the store.
 type storeFlags struct {
-	dataDir string
-	store   string
+	dataDir       string
+	store         string
+	secretKeyFile string
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data-dir", defaultDataDir, "directory of the embedded store (ferry.db) and credentials.json")
 	fs.StringVar(&s.store, "store", "sqlite", "the store: sqlite (<data-dir>/ferry.db), sqlite:PATH, or a postgres://user:pass@host/db URL")
+	fs.StringVar(&s.secretKeyFile, "secret-key-file", "", "file of the 32-byte key (64 hex digits, mode 0600) that encrypts endpoint passwords in the store (default <data-dir>/secret.key; ferry serve creates it; every ferry serve and ferry agent of one store needs the same file)")
+}
+
+// keyPath is the secret key file.
+func (s *storeFlags) keyPath() string {
+	if s.secretKeyFile != "" {
+		return s.secretKeyFile
+	}
+	return filepath.Join(s.dataDir, "secret.key")
+}
+
+// seal wraps st so that endpoint and job secrets are encrypted at rest,
+// with the key file (created when create and missing), and re-writes the
+// rows an older ferry left in plaintext. A row sealed with another key
+// stops the start with an error naming it.
+func (s *storeFlags) seal(ctx context.Context, st ferry.Store, create bool, log *slog.Logger) (ferry.Store, error) {
+	var box *ferry.AESBox
+	var err error
+	path := s.keyPath()
+	if create {
+		var created bool
+		box, created, err = ferry.LoadOrCreateSecretKey(path)
+		if created {
+			log.Info("created the secret key that encrypts endpoint passwords in the store: keep it, and give it to every ferry agent (--secret-key-file)", "secretKeyFile", path, "keyId", box.KeyID())
+		}
+	} else {
+		box, err = ferry.LoadSecretKey(path)
+		if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("%w: an agent needs the secret key file of the ferry serve it works for (copy it, mode 0600, and pass --secret-key-file)", err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	sealed := ferry.SealStore(st, box)
+	n, err := ferry.MigrateSecrets(ctx, sealed)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("encrypted the plaintext secrets an older ferry stored", "rows", n, "keyId", box.KeyID())
+	}
+	return sealed, nil
 }
 
 // open opens the store. It never logs the URL (it may hold a password).
@@ -87,26 +131,16 @@ func (s *storeFlags) open(ctx context.Context) (ferry.Store, string, error) {
 	return nil, "", fmt.Errorf("--store %q: want sqlite, sqlite:PATH or a postgres:// URL", redactURL(s.store))
 }
 
-// redactURL hides the password of a URL.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return u
-	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return scheme + "://" + user + ":***@" + rest[at+1:]
-}
+// redactURL hides the password of a URL (ferry.RedactURI: one helper for
+// the views, the CLI and the logs).
+func redactURL(u string) string { return ferry.RedactURI(u) }
 
 func newLogger(c *cli, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: ferry.RedactLogAttr}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(c.stderr, opts)), nil
@@ -254,6 +288,9 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	defer st.Close()
+	if st, err = sf.seal(ctx, st, true, log); err != nil {
+		return err
+	}
 	reg := newRegistry(log, pc, backups)
 	svc := ferry.NewService(st, reg, log)
 	srv, err := server.New(server.Config{Service: svc, Logger: log, Addr: *addr,
@@ -335,6 +372,9 @@ func (c *cli) agent(args []string) error {
 		return err
 	}
 	defer st.Close()
+	if st, err = sf.seal(ctx, st, false, log); err != nil {
+		return err
+	}
 	reg := newRegistry(log, pc, backups)
 	svc := ferry.NewService(st, reg, log)
 	a := agent.New(agent.Config{ID: *agentID, Store: st, Registry: reg, Service: svc, Logger: log, PollInterval: *poll, LeaseTTL: *lease})

@@ -50,7 +50,7 @@ func (ir *importRun) replay(ctx context.Context, where string, fl importFile, db
 		switch b[0] {
 		case '*', '#', '\r', '\n':
 		default:
-			return corruptFile(where, fl.Name, start, fmt.Sprintf("expected an AOF command ('*'), found %q", b[0]))
+			return corruptFile(where, fl.Name, start, "expected an AOF command ('*'), found another byte")
 		}
 		args, err := r.ReadCommand()
 		if err != nil {
@@ -78,7 +78,7 @@ func (ir *importRun) replay(ctx context.Context, where string, fl importFile, db
 			}
 			v, err := strconv.Atoi(string(args[1]))
 			if err != nil || v < 0 {
-				return corruptFile(where, fl.Name, start, fmt.Sprintf("SELECT %q is not a db number", args[1]))
+				return corruptFile(where, fl.Name, start, "SELECT with an argument that is not a db number")
 			}
 			db = v
 			continue

@@ -228,10 +228,11 @@ func (e *Engine) resolve(ctx context.Context, m *ferry.Migration) (*importSource
 		src.where = fmt.Sprintf("backup %s of %s taken %s (%s)", rec.ID, rec.Source, rec.CreatedAt.UTC().Format("2006-01-02 15:04:05"), store)
 		specs = []fileSpec{{Name: rec.File, Size: rec.Size}}
 	case dir != "":
-		if err := e.Backups.dirAllowed(dir); err != nil {
+		ds, err := e.Backups.importStore(dir)
+		if err != nil {
 			return nil, err
 		}
-		src.store = &dirStore{dir: dir}
+		src.store = ds
 		src.where = src.store.String()
 	default:
 		if src.store, err = e.Backups.bucketStore(bucket); err != nil {
@@ -302,7 +303,7 @@ func expandFile(ctx context.Context, st fileStore, sp fileSpec) ([]importFile, e
 	}
 	kind, ok := sniff(h)
 	if !ok {
-		return nil, corruptFile(st.String(), sp.Name, 0, fmt.Sprintf("not an RDB file, an AOF file or an AOF manifest (it starts with %q)", h))
+		return nil, corruptFile(st.String(), sp.Name, 0, "not an RDB file, an AOF file or an AOF manifest (it starts with none of their signatures)")
 	}
 	if kind == kindManifest {
 		return expandManifest(ctx, st, sp.Name)
@@ -339,7 +340,7 @@ func parseManifest(b []byte) (base *manifestEntry, incr []manifestEntry, err err
 			return nil, nil, fmt.Errorf("line %d: %v", i+1, err)
 		}
 		if len(args)%2 != 0 {
-			return nil, nil, fmt.Errorf("line %d: odd number of fields: %q", i+1, line)
+			return nil, nil, fmt.Errorf("line %d: odd number of fields", i+1)
 		}
 		var e manifestEntry
 		seqSet := false
@@ -350,7 +351,7 @@ func parseManifest(b []byte) (base *manifestEntry, incr []manifestEntry, err err
 			case "seq":
 				n, err := strconv.ParseInt(args[j+1], 10, 64)
 				if err != nil {
-					return nil, nil, fmt.Errorf("line %d: bad seq %q", i+1, args[j+1])
+					return nil, nil, fmt.Errorf("line %d: bad seq (not a number)", i+1)
 				}
 				e.Seq, seqSet = n, true
 			case "type":
@@ -358,10 +359,10 @@ func parseManifest(b []byte) (base *manifestEntry, incr []manifestEntry, err err
 			}
 		}
 		if e.File == "" || !seqSet || e.Type == "" {
-			return nil, nil, fmt.Errorf("line %d: want file, seq and type: %q", i+1, line)
+			return nil, nil, fmt.Errorf("line %d: want file, seq and type", i+1)
 		}
 		if strings.Contains(e.File, "/") {
-			return nil, nil, fmt.Errorf("line %d: file name %q has a '/'", i+1, e.File)
+			return nil, nil, fmt.Errorf("line %d: a file name has a '/'", i+1)
 		}
 		switch e.Type {
 		case "b":
@@ -374,7 +375,7 @@ func parseManifest(b []byte) (base *manifestEntry, incr []manifestEntry, err err
 			incr = append(incr, e)
 		case "h":
 		default:
-			return nil, nil, fmt.Errorf("line %d: unknown file type %q", i+1, e.Type)
+			return nil, nil, fmt.Errorf("line %d: unknown file type (want b, h or i)", i+1)
 		}
 	}
 	if base == nil && len(incr) == 0 {
@@ -421,7 +422,7 @@ func expandManifest(ctx context.Context, st fileStore, name string) ([]importFil
 		}
 		kind, ok := sniff(h)
 		if !ok || kind == kindManifest {
-			return corruptFile(st.String(), fn, 0, fmt.Sprintf("the manifest's %s file is neither an RDB nor an AOF (it starts with %q)", part, h))
+			return corruptFile(st.String(), fn, 0, fmt.Sprintf("the manifest's %s file is neither an RDB nor an AOF (it starts with none of their signatures)", part))
 		}
 		f := importFile{Name: fn, Size: fi.Size, Want: -1, Kind: kind, Part: part}
 		if kind == kindRDB && len(h) == 9 {

@@ -131,3 +131,68 @@ func TestDirStoreStaysInside(t *testing.T) {
 		t.Fatalf("expand: %+v %v", files, err)
 	}
 }
+
+// TestBackupImportOutsideAllowedDir: with no import directory configured no
+// backup_dir is read; with one, a backup_dir outside it (or a symlink in it
+// that leads outside) is refused, and no answer tells whether a file exists
+// out there, how big it is or what it starts with.
+func TestBackupImportOutsideAllowedDir(t *testing.T) {
+	ctx := context.Background()
+	outside := t.TempDir()
+	secret := "TOPSECRET-CONTENT-0123456789"
+	if err := os.WriteFile(filepath.Join(outside, "secret.txt"), []byte(secret), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	allowed := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(allowed, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(allowed, "notes.txt"), []byte(secret), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := func(dir, files string) *ferry.Migration {
+		return &ferry.Migration{Engine: ferry.KindRedis, Modes: ferry.Modes{Full: true},
+			Options: ferry.Options{Extra: map[string]string{"mode": ModeBackupImport, "backup_dir": dir, "backup_files": files}}}
+	}
+	leaks := func(err error) bool {
+		s := err.Error() + ferry.ErrorMessage(err)
+		return strings.Contains(s, "TOPSECRET") || strings.Contains(s, "bytes")
+	}
+
+	// No import directory configured: nothing is read.
+	e := New(nil)
+	for _, m := range []*ferry.Migration{job(outside, "secret.txt"), job("/etc", "passwd")} {
+		err := e.Check(m)
+		if ferry.ErrorCode(err) != ferry.EINVALID || leaks(err) {
+			t.Errorf("no import dirs, Check %v: %v", m.Options.Extra, err)
+		}
+		if _, err := e.resolve(ctx, m); ferry.ErrorCode(err) != ferry.EINVALID || leaks(err) {
+			t.Errorf("no import dirs, resolve %v: %v", m.Options.Extra, err)
+		}
+	}
+
+	e.Backups.AllowedDirs = []string{allowed}
+	// A directory outside: refused before anything is read, the same for
+	// files that exist and files that do not.
+	errExists := e.Check(job(outside, "secret.txt"))
+	errMissing := e.Check(job(outside, "nothing.txt"))
+	if ferry.ErrorCode(errExists) != ferry.EINVALID || leaks(errExists) || errExists.Error() != errMissing.Error() {
+		t.Errorf("outside: %v / %v", errExists, errMissing)
+	}
+	// A symlink inside leading outside: not followed; a file that exists out
+	// there answers as one that does not.
+	_, errExists = e.resolve(ctx, job(filepath.Join(allowed, "escape"), "secret.txt"))
+	_, errMissing = e.resolve(ctx, job(filepath.Join(allowed, "escape"), "nothing.txt"))
+	if errExists == nil || leaks(errExists) || strings.Replace(errExists.Error(), "secret.txt", "X", 1) != strings.Replace(errMissing.Error(), "nothing.txt", "X", 1) {
+		t.Errorf("symlink out: %v / %v", errExists, errMissing)
+	}
+	_, err := e.resolve(ctx, job(allowed, "escape/secret.txt"))
+	if err == nil || leaks(err) {
+		t.Errorf("file through a symlink out: %v", err)
+	}
+	// A file inside that is not a backup: corrupt, without its first bytes.
+	_, err = e.resolve(ctx, job(allowed, "notes.txt"))
+	if ferry.AsError(err) == nil || ferry.AsError(err).Reason != "BACKUP_FILE_CORRUPT" || strings.Contains(err.Error(), "TOPSECRET") {
+		t.Errorf("not a backup: %v", err)
+	}
+}

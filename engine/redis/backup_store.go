@@ -52,8 +52,11 @@ type BackupConfig struct {
 	// S3 is the S3-compatible server of the buckets that are not in
 	// BucketDirs; nil: none.
 	S3 *S3Config
-	// AllowedDirs, when set, restricts backup_dir to these directories and
-	// their subdirectories.
+	// AllowedDirs are the directories (and their subdirectories) a job's
+	// backup_dir may name; empty: none (ferry serve and ferry agent default
+	// it to <data-dir>/imports). A backup_dir is opened through an os.Root
+	// of the allowed directory it is in, so a symlink or ".." inside cannot
+	// reach outside.
 	AllowedDirs []string
 }
 
@@ -143,20 +146,46 @@ func cleanName(name string) (string, error) {
 	return n, nil
 }
 
-// dirStore is a local directory. Names cannot escape it (os.Root).
+// dirStore is a local directory. Names cannot escape it (os.Root). With
+// base set, dir is base/sub and is opened inside an os.Root of base, so
+// that not even dir itself (a symlink) leads outside base.
 type dirStore struct {
-	dir string
+	dir       string
+	base, sub string
 }
 
 func (d *dirStore) String() string { return "directory " + d.dir }
 
 func (d *dirStore) root() (*os.Root, error) {
-	r, err := os.OpenRoot(d.dir)
+	if d.base == "" {
+		r, err := os.OpenRoot(d.dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%s: %w", d, errNotFound)
+			}
+			return nil, err
+		}
+		return r, nil
+	}
+	b, err := os.OpenRoot(d.base)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w", d, errNotFound)
 		}
-		return nil, err
+		return nil, fmt.Errorf("%s: cannot open the import directory", d)
+	}
+	if d.sub == "" || d.sub == "." {
+		return b, nil
+	}
+	defer b.Close()
+	r, err := b.OpenRoot(d.sub)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", d, errNotFound)
+		}
+		// Escapes (a symlink out of base) and permission errors alike: say
+		// nothing of what is outside.
+		return nil, fmt.Errorf("%s: %w", d, errNotFound)
 	}
 	return r, nil
 }
@@ -401,21 +430,36 @@ func (c *BackupConfig) bucketStore(bucket string) (fileStore, error) {
 		Advice:  "start ferry with --bucket-dir " + bucket + "=/path/to/dir, or with --s3-endpoint, --s3-access-key and --s3-secret-key"}
 }
 
-// dirAllowed checks a job's backup_dir against AllowedDirs.
+// dirAllowed checks a job's backup_dir against AllowedDirs, with no file
+// system access (so its answer says nothing of what exists).
 func (c *BackupConfig) dirAllowed(dir string) error {
+	_, err := c.importStore(dir)
+	return err
+}
+
+// importStore returns the store of a job's backup_dir: inside the allowed
+// directory it is in, through an os.Root of that directory.
+func (c *BackupConfig) importStore(dir string) (*dirStore, error) {
 	if !filepath.IsAbs(dir) {
-		return ferry.FieldError("options.extra.backup_dir", "must be an absolute directory of the agent's host, not %q", dir)
+		return nil, ferry.FieldError("options.extra.backup_dir", "must be an absolute directory of the agent's host, not %q", dir)
 	}
 	if len(c.AllowedDirs) == 0 {
-		return nil
+		return nil, &ferry.Error{Code: ferry.EINVALID, Field: "options.extra.backup_dir", Reason: "DIR_NOT_ALLOWED",
+			Message: "this ferry has no directory to import backups from",
+			Advice:  "put the backup files into <data-dir>/imports, or start ferry with --import-dirs"}
 	}
 	clean := filepath.Clean(dir)
 	for _, a := range c.AllowedDirs {
 		a = filepath.Clean(a)
-		if clean == a || strings.HasPrefix(clean, a+string(filepath.Separator)) {
-			return nil
+		if clean == a {
+			return &dirStore{dir: clean, base: a}, nil
+		}
+		if strings.HasPrefix(clean, a+string(filepath.Separator)) {
+			sub := filepath.ToSlash(strings.TrimPrefix(clean, a+string(filepath.Separator)))
+			return &dirStore{dir: clean, base: a, sub: sub}, nil
 		}
 	}
-	return &ferry.Error{Code: ferry.EINVALID, Field: "options.extra.backup_dir", Reason: "DIR_NOT_ALLOWED",
-		Message: fmt.Sprintf("backup_dir %q is outside the directories this ferry may import from (%s)", dir, strings.Join(c.AllowedDirs, ", "))}
+	return nil, &ferry.Error{Code: ferry.EINVALID, Field: "options.extra.backup_dir", Reason: "DIR_NOT_ALLOWED",
+		Message: fmt.Sprintf("backup_dir %q is outside the directories this ferry may import from (%s)", dir, strings.Join(c.AllowedDirs, ", ")),
+		Advice:  "put the backup files into an import directory (--import-dirs, default <data-dir>/imports)"}
 }

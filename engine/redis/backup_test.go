@@ -70,6 +70,7 @@ func newBkEnv(t *testing.T, srcArgs ...string) *bkEnv {
 	e.store = db
 	e.eng = redisengine.New(bkLogger())
 	e.eng.Backups.Dir = filepath.Join(t.TempDir(), "backups")
+	e.eng.Backups.AllowedDirs = []string{os.TempDir(), "/tmp", e.src.Dir} // the tests' backup_dirs are temporary directories
 	e.reg = ferry.NewRegistry()
 	e.reg.Register(e.eng)
 	e.svc = ferry.NewService(db, e.reg, bkLogger())

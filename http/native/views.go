@@ -1,7 +1,6 @@
 package native
 
 import (
-	"strings"
 	"time"
 
 	"github.com/ferrymigrate/ferry"
@@ -165,30 +164,11 @@ func viewMigration(m *ferry.Migration) migrationView {
 }
 
 // redactOptions blanks engine options whose name says they are secret
-// (backup bucket credentials and the like).
+// (backup bucket credentials and the like) and hides the credentials of
+// connection strings (ferry.RedactOptions, shared by every view).
 func redactOptions(o ferry.Options) ferry.Options {
-	if o.Extra == nil {
-		return o
-	}
-	x := make(map[string]string, len(o.Extra))
-	for k, v := range o.Extra {
-		if secretName(k) {
-			v = ""
-		}
-		x[k] = v
-	}
-	o.Extra = x
+	o.Extra = ferry.RedactOptions(o.Extra)
 	return o
-}
-
-func secretName(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"password", "secret", "key", "token", "credential"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // jobSpec is a would-be job: the body of POST .../validations, and with
