@@ -358,7 +358,7 @@ func TestConsoleDrivesRedisCutover(t *testing.T) {
 	}
 
 	if dir := os.Getenv("FERRY_SCREENSHOT_DIR"); dir != "" {
-		time.Sleep(2 * time.Second) // a few more lag samples
+		time.Sleep(6 * time.Second) // a few more lag samples
 		var png []byte
 		run(t, ctx, "screenshot", chromedp.EmulateViewport(1200, 900), chromedp.FullScreenshot(&png, 100))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
