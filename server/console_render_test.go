@@ -44,8 +44,8 @@ func TestConsoleRendersJobFields(t *testing.T) {
 		"id": "6b0000000000000000000003", "projectId": project, "name": "cache", "engine": "redis", "state": "failed",
 		"cutoverDeadline": deadline, "error": "cutover: the target did not catch up\nsource offset 1234, target offset 1200\nafter 30s",
 		"source": map[string]any{"kind": "redis", "addrs": []string{"10.0.0.3:6379"}}, "target": map[string]any{"kind": "redis", "addrs": []string{"10.0.0.4:6379"}},
-		"cutover": map[string]any{"evidence": map[string]any{"clientPause": "WRITE", "sourceOffset": 1234, "targetOffset": 1200, "pausedAt": "2026-12-01T09:30:00Z"}},
-		"steps":   []any{step("full", "done", map[string]any{"done": 10, "total": 10, "unit": "keys"})},
+		"cutover":   map[string]any{"evidence": map[string]any{"clientPause": "WRITE", "sourceOffset": 1234, "targetOffset": 1200, "pausedAt": "2026-12-01T09:30:00Z"}},
+		"steps":     []any{step("full", "done", map[string]any{"done": 10, "total": 10, "unit": "keys"})},
 		"createdAt": "2026-12-01T08:00:00Z", "updatedAt": "2026-12-01T09:30:00Z", "finishedAt": "2026-12-01T09:30:00Z",
 	}
 	mux := http.NewServeMux()
