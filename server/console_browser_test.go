@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -143,6 +145,9 @@ func digest(t *testing.T, c *goredis.Client) string {
 }
 
 // browser starts a headless Chromium with the flags these machines need.
+// The test fails at its end if the page threw or logged an error (a script
+// error, a Content-Security-Policy violation); failed requests are the
+// test's business.
 func browser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
 	bin := testharness.Chromium(t)
@@ -165,6 +170,35 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	var mu sync.Mutex
+	var pageErrors []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		var msg string
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			msg = "exception: " + ev.ExceptionDetails.Error()
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.LevelError && ev.Entry.Source != cdplog.SourceNetwork {
+				msg = fmt.Sprintf("%s: %s", ev.Entry.Source, ev.Entry.Text)
+			}
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError {
+				msg = "console.error"
+			}
+		}
+		if msg != "" {
+			mu.Lock()
+			pageErrors = append(pageErrors, msg)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range pageErrors {
+			t.Errorf("the page reported an error: %s", e)
+		}
+	})
 	if err := chromedp.Run(ctx); err != nil { // starts the browser
 		t.Fatalf("start chromium %s: %v", bin, err)
 	}
