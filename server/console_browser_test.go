@@ -362,6 +362,11 @@ func TestConsoleDrivesRedisCutover(t *testing.T) {
 		t.Errorf("cutover deadline shown as %q", s)
 	}
 	waitFor(t, ctx, "a lag chart", `!!document.querySelector("#lag-chart polyline")`, 20*time.Second)
+	// A reload keeps the session (no login form) and the lag history.
+	var points int
+	run(t, ctx, "count lag samples", chromedp.Evaluate(`document.querySelector("#lag-chart polyline").getAttribute("points").split(" ").length`, &points))
+	run(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible("#detail", chromedp.ByID), chromedp.WaitNotVisible("#login", chromedp.ByID))
+	waitFor(t, ctx, "the lag chart after the reload", fmt.Sprintf(`!!document.querySelector("#lag-chart polyline") && document.querySelector("#lag-chart polyline").getAttribute("points").split(" ").length >= %d`, points), 5*time.Second)
 
 	// Pause and resume.
 	run(t, ctx, "pause", chromedp.Click("#act-pause", chromedp.ByID))
