@@ -232,6 +232,24 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	}
 }
 
+// click clicks sel, again if the page re-rendered it in between (the lists
+// refresh every 2 s).
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	var err error
+	for range 3 {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = chromedp.Run(cctx, chromedp.Click(sel, chromedp.ByQuery))
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+}
+
 // selectValue picks an option of a <select> the way a user does (the
 // change event fires).
 func selectValue(id, v string) chromedp.Action {
@@ -349,7 +367,8 @@ func TestConsoleDrivesRedisCutover(t *testing.T) {
 	waitFor(t, ctx, "the redis job again", fmt.Sprintf(`!!document.querySelector(%q)`, row), 10*time.Second)
 
 	// Open the detail page.
-	run(t, ctx, "open the job", chromedp.Click(row+" td:nth-child(2)", chromedp.ByQuery), chromedp.WaitVisible("#detail", chromedp.ByID))
+	click(t, ctx, row+" td:nth-child(2)")
+	run(t, ctx, "open the job", chromedp.WaitVisible("#detail", chromedp.ByID))
 	waitFor(t, ctx, "ready for cutover", `(document.querySelector("#d-ready") || {}).innerText === "Ready for cutover"`, 90*time.Second)
 	waitFor(t, ctx, "only the actions a running job allows", `document.getElementById("act-resume").disabled && !document.getElementById("act-pause").disabled && !document.getElementById("act-cutover").disabled`, 5*time.Second)
 	if s := text(t, ctx, "#d-copied"); !strings.HasSuffix(s, "keys") || s == "0 keys" {
