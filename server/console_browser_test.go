@@ -166,8 +166,19 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 		chromedp.WindowSize(1280, 1000),
 		chromedp.Env("TZ=Europe/Berlin"),
 	}
+	// chromedp may log from its goroutines after the test ended: drop those.
+	var logMu sync.Mutex
+	ended := false
+	t.Cleanup(func() { logMu.Lock(); ended = true; logMu.Unlock() })
+	logf := func(format string, v ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		if !ended {
+			t.Logf(format, v...)
+		}
+	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(logf), chromedp.WithErrorf(logf))
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	var mu sync.Mutex
