@@ -48,6 +48,13 @@ func TestConsoleRendersJobFields(t *testing.T) {
 		"steps":     []any{step("full", "done", map[string]any{"done": 10, "total": 10, "unit": "keys"})},
 		"createdAt": "2026-12-01T08:00:00Z", "updatedAt": "2026-12-01T09:30:00Z", "finishedAt": "2026-12-01T09:30:00Z",
 	}
+	copying := map[string]any{
+		"id": "6b0000000000000000000004", "projectId": project, "name": "users", "engine": "mongodb", "state": "running",
+		"currentStep": "full", "progress": 25,
+		"source": map[string]any{"kind": "mongodb", "addrs": []string{"10.0.0.5:27017"}}, "target": map[string]any{"kind": "mongodb", "addrs": []string{"10.0.0.6:27017"}},
+		"steps":     []any{map[string]any{"name": "full", "state": "running", "progress": 25, "counters": map[string]any{"done": 250, "total": 1000, "unit": "documents", "ratePerSec": 50}}},
+		"createdAt": "2026-12-01T08:00:00Z", "updatedAt": "2026-12-01T09:00:00Z",
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -65,9 +72,10 @@ func TestConsoleRendersJobFields(t *testing.T) {
 		}
 	}
 	mux.Handle("GET /api/v1/projects", answer(map[string]any{"items": []any{map[string]any{"id": project, "name": "prod"}}, "total": 1}))
-	mux.Handle("GET /api/v1/projects/"+project+"/migrations", answer(map[string]any{"items": []any{waiting, failed}, "total": 2}))
+	mux.Handle("GET /api/v1/projects/"+project+"/migrations", answer(map[string]any{"items": []any{waiting, failed, copying}, "total": 3}))
 	mux.Handle("GET /api/v1/projects/"+project+"/migrations/"+waiting["id"].(string), answer(waiting))
 	mux.Handle("GET /api/v1/projects/"+project+"/migrations/"+failed["id"].(string), answer(failed))
+	mux.Handle("GET /api/v1/projects/"+project+"/migrations/"+copying["id"].(string), answer(copying))
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
@@ -81,7 +89,7 @@ func TestConsoleRendersJobFields(t *testing.T) {
 		chromedp.WaitNotVisible("#login", chromedp.ByID))
 
 	// The list: a finished job shows no deadline; a running one does.
-	waitFor(t, ctx, "two rows", `document.querySelectorAll("tr.job").length === 2`, 10*time.Second)
+	waitFor(t, ctx, "three rows", `document.querySelectorAll("tr.job").length === 3`, 10*time.Second)
 	if s := text(t, ctx, `tr.job[data-id="6b0000000000000000000003"] td:nth-child(7)`); s != "" {
 		t.Errorf("the failed job's cutover cell is %q, want empty", s)
 	}
@@ -110,6 +118,16 @@ func TestConsoleRendersJobFields(t *testing.T) {
 	}
 	if s := text(t, ctx, "#d-ops"); s != "40" {
 		t.Errorf("changes applied %q", s)
+	}
+
+	// Rate and ETA of a copy: 750 documents to go at 50/s.
+	run(t, ctx, "open the copying job", chromedp.Navigate(ts.URL+"/#/projects/"+project+"/migrations/6b0000000000000000000004"))
+	waitFor(t, ctx, "the copying job", `(document.querySelector("#d-head h2") || {innerText: ""}).innerText.startsWith("users")`, 10*time.Second)
+	if s := text(t, ctx, "#d-rate"); s != "50 documents/s" {
+		t.Errorf("rate %q", s)
+	}
+	if s := text(t, ctx, "#d-eta"); !strings.HasPrefix(s, "15s") || !strings.Contains(s, "(") || strings.Contains(s, "T") {
+		t.Errorf("ETA %q, want 15s and the local time it ends", s)
 	}
 
 	// Cutover evidence, a finished job without deadline, the error.
