@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/internal/redislog"
 )
 
 // Config configures an agent.
@@ -106,6 +107,8 @@ func New(cfg Config) *Agent {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// The engines' go-redis clients log through the agent's logger.
+	redislog.Install(cfg.Logger)
 	return &Agent{cfg: cfg, log: cfg.Logger.With("agent", cfg.ID), jobs: map[string]context.CancelCauseFunc{}}
 }
 

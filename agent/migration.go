@@ -107,6 +107,7 @@ func (j *job) run(ctx context.Context) error {
 		mcopy := *j.m
 		j.mu.Unlock()
 		j.log.Info("step started", "step", st.Name, "resume", len(st.Checkpoint) > 0)
+		runStart := time.Now()
 		err := eng.RunStep(ctx, &mcopy, st.Name, rt)
 		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
 			return c
@@ -117,7 +118,7 @@ func (j *job) run(ctx context.Context) error {
 		if err := j.endStep(ctx, st.Name); err != nil {
 			return err
 		}
-		j.log.Info("step done", "step", st.Name)
+		j.log.Info("step done", j.stepDoneAttrs(st.Name, time.Since(runStart))...)
 	}
 	_, err = j.update(ctx, func(m *ferry.Migration, now time.Time) error {
 		m.CurrentStep = ""
@@ -128,6 +129,44 @@ func (j *job) run(ctx context.Context) error {
 		j.log.Info("migration completed")
 	}
 	return err
+}
+
+// stepDoneAttrs are the attributes of a "step done" line: the step's
+// counters and how long it took (this run, and since it first started when
+// it was resumed from a checkpoint).
+func (j *job) stepDoneAttrs(name ferry.StepName, run time.Duration) []any {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	attrs := []any{"step", name, "duration", run.Round(time.Millisecond)}
+	s := j.m.Step(name)
+	if s == nil {
+		return attrs
+	}
+	if s.StartedAt != nil && s.FinishedAt != nil {
+		if total := s.FinishedAt.Sub(*s.StartedAt).Round(time.Millisecond); total > run.Round(time.Millisecond) {
+			attrs = append(attrs, "totalDuration", total)
+		}
+	}
+	c := s.Counters
+	attrs = append(attrs, "done", c.Done)
+	if c.Total > 0 {
+		attrs = append(attrs, "total", c.Total)
+	}
+	if c.Unit != "" {
+		attrs = append(attrs, "unit", c.Unit)
+	}
+	for _, kv := range []struct {
+		k string
+		v int64
+	}{{"bytes", c.Bytes}, {"ops", c.Ops}, {"errors", c.Errors}, {"missing", c.Missing}, {"extra", c.Extra}, {"different", c.Different}} {
+		if kv.v != 0 {
+			attrs = append(attrs, kv.k, kv.v)
+		}
+	}
+	if c.RatePerSec > 0 {
+		attrs = append(attrs, "ratePerSec", int64(c.RatePerSec))
+	}
+	return attrs
 }
 
 type stepError struct {

@@ -26,6 +26,7 @@ import (
 	"github.com/ferrymigrate/ferry/http/httpauth"
 	"github.com/ferrymigrate/ferry/http/native"
 	"github.com/ferrymigrate/ferry/http/oms"
+	"github.com/ferrymigrate/ferry/internal/redislog"
 )
 
 //go:embed console.html
@@ -106,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	svc, log := cfg.Service, cfg.Logger
+	// Validations run engine prechecks in this process: their go-redis
+	// clients log through slog too.
+	redislog.Install(log)
 	auth := httpauth.New(svc)
 	auth.SetLimits(cfg.Limits)
 	s.matchers = []mount{
@@ -272,6 +276,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.metrics.observe(dialect, route, rec.status, d)
 			level := slog.LevelInfo
 			if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
+				level = slog.LevelDebug
+			}
+			if rec.status == http.StatusUnauthorized && r.Header.Get("Authorization") == "" {
+				// The challenge of a Digest handshake (the client's first
+				// request, without credentials), not a failed login.
 				level = slog.LevelDebug
 			}
 			if rec.status >= 500 {
