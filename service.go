@@ -74,15 +74,13 @@ func (s *Service) Authorize(ctx context.Context, projectID string, need Access) 
 // which is shown only now. The caller must own the organization (or be the
 // system).
 func (s *Service) CreateAPIKey(ctx context.Context, orgID, projectID string, role Role, description string) (*APIKey, string, error) {
-	p, err := principal(ctx)
-	if err != nil {
+	// Another organization's key gets ENOTFOUND, as if the organization
+	// did not exist: its existence is not disclosed.
+	if err := requireOrgOwner(ctx, orgID); err != nil {
 		return nil, "", err
 	}
 	if !role.Valid() {
 		return nil, "", FieldError("role", "unknown role %q (one of %v)", role, Roles)
-	}
-	if !p.System && (p.OrgID != orgID || p.Role != RoleOrgOwner) {
-		return nil, "", &Error{Code: EFORBIDDEN, Message: "only an ORG_OWNER of the organization can create its keys"}
 	}
 	if _, err := s.Store.GetOrg(ctx, orgID); err != nil {
 		return nil, "", err

@@ -925,6 +925,9 @@ func TestTenantIsolation(t *testing.T) {
 	e.call(e.owner, "GET", "/api/v1/projects/"+otherProj.ID+"/migrations", nil).wantError(t, 404, ferry.ENOTFOUND, "GROUP_NOT_FOUND", "")
 	e.call(e.owner, "GET", "/api/v1/orgs/"+other.ID+"/api-keys", nil).wantError(t, 404, ferry.ENOTFOUND, "ORG_NOT_FOUND", "")
 	e.call(e.owner, "GET", "/api/v1/projects?orgId="+other.ID, nil).wantError(t, 404, ferry.ENOTFOUND, "ORG_NOT_FOUND", "")
+	// Creating a key in another organization does not reveal it exists.
+	e.call(e.owner, "POST", "/api/v1/orgs/"+other.ID+"/api-keys", map[string]any{"role": "ORG_OWNER"}).wantError(t, 404, ferry.ENOTFOUND, "ORG_NOT_FOUND", "")
+	e.call(e.owner, "POST", "/api/v1/orgs/"+ferry.NewID()+"/api-keys", map[string]any{"role": "ORG_OWNER"}).wantError(t, 404, ferry.ENOTFOUND, "ORG_NOT_FOUND", "")
 	r := e.call(e.owner, "GET", "/api/v1/projects", nil).want(t, 200)
 	if it := items(t, r); len(it) != 1 || asObj(t, it[0])["id"] != e.proj.ID {
 		t.Errorf("projects %s", r.raw)
