@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,6 +60,7 @@ type Server struct {
 	metrics  *httpMetrics
 	// matchers report the route pattern of a request, by path prefix.
 	matchers []mount
+	mux      *http.ServeMux
 }
 
 // mount is a dialect handler mounted at path prefixes.
@@ -126,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 	for pattern, h := range cfg.Mount {
 		mux.Handle(pattern, h)
 	}
+	s.mux = mux
 	s.handler = s.middleware(mux)
 	return s, nil
 }
@@ -266,9 +269,6 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				rec.status = http.StatusOK
 			}
 			d := time.Since(start)
-			if route == "" {
-				route = normalizeRoute(r.Method, r.URL.Path, rec.status)
-			}
 			s.metrics.observe(dialect, route, rec.status, d)
 			level := slog.LevelInfo
 			if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
@@ -284,67 +284,27 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// route returns the dialect serving r and, when its handler can tell, the
-// route pattern r matches.
+// route returns the dialect serving r and the route pattern it matches
+// ("GET /api/v1/projects/{projectId}"), the metrics label: never a raw path
+// segment. Every path no route serves is "unmatched".
 func (s *Server) route(r *http.Request) (dialect, route string) {
 	for _, m := range s.matchers {
 		for _, p := range m.prefixes {
-			if strings.HasPrefix(r.URL.Path, p) {
-				if rm, ok := m.handler.(routeMatcher); ok {
-					_, pat := rm.Handler(r)
-					if pat == "" {
-						pat = r.Method + " " + p
-					}
+			if !strings.HasPrefix(r.URL.Path, p) {
+				continue
+			}
+			if rm, ok := m.handler.(routeMatcher); ok {
+				if _, pat := rm.Handler(r); pat != "" && !slices.Contains(m.prefixes, pat) {
 					return m.dialect, pat
 				}
-				return m.dialect, ""
 			}
+			return m.dialect, "unmatched"
 		}
 	}
-	switch r.URL.Path {
-	case "/metrics", "/healthz", "/":
-		return "system", r.Method + " " + r.URL.Path
+	if _, pat := s.mux.Handler(r); pat != "" {
+		return "system", pat
 	}
 	return "system", "unmatched"
-}
-
-// normalizeRoute turns a path into a low-cardinality route label: ids
-// become {id}; paths nothing serves are all "unmatched".
-func normalizeRoute(method, path string, status int) string {
-	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
-		return "unmatched"
-	}
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	for i, s := range segs {
-		if looksLikeID(s) {
-			segs[i] = "{id}"
-		}
-	}
-	return method + " /" + strings.Join(segs, "/")
-}
-
-func looksLikeID(s string) bool {
-	if len(s) >= 8 {
-		hex := true
-		for _, c := range s {
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-') {
-				hex = false
-				break
-			}
-		}
-		if hex {
-			return true
-		}
-	}
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func remoteHost(addr string) string {

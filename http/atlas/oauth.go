@@ -2,6 +2,7 @@ package atlas
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -55,6 +56,11 @@ func (h *handler) parseOAuthForm(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if err := r.ParseForm(); err != nil {
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			writeOAuth(w, http.StatusRequestEntityTooLarge, oauthError{Error: "invalid_request", ErrorDescription: "the body is larger than 65536 bytes"})
+			return false
+		}
 		writeOAuth(w, http.StatusBadRequest, oauthError{Error: "invalid_request", ErrorDescription: "malformed form body"})
 		return false
 	}

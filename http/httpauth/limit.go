@@ -112,6 +112,11 @@ func (a *Authenticator) Check(w http.ResponseWriter, r *http.Request) (*ferry.Pr
 	}
 	p, err := a.Authenticate(r)
 	if err != nil {
+		if cerr := r.Context().Err(); cerr != nil {
+			// The client went away while its key was looked up: not a
+			// failed authentication.
+			return nil, fmt.Errorf("authenticate: %w", cerr)
+		}
 		if a.failed != nil && ferry.ErrorCode(err) == ferry.EUNAUTHORIZED && hasCredentials(r) {
 			a.failed.Take(addr, now)
 		}
