@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
@@ -49,6 +50,23 @@ type Config struct {
 	// authentication rate every dialect enforces (429 in its own error
 	// body); zero values turn them off.
 	Limits httpauth.Limits
+	// ReadHeaderTimeout bounds reading a request's header (default 10s),
+	// ReadTimeout the whole request, header and body (default 30s: a body
+	// is at most 1 MiB), IdleTimeout a kept-alive connection between
+	// requests (default 60s); MaxHeaderBytes bounds the header (default
+	// 64 KiB; over it the client gets 431). Slow or stalled clients are
+	// disconnected instead of holding connections.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                              int
+	// MetricsToken is the bearer token GET /metrics requires
+	// (`Authorization: Bearer TOKEN`). /metrics shows every tenant's job ids
+	// and names, so it is never open on the API listener: with no token it
+	// answers 401 there.
+	MetricsToken string
+	// SeparateMetrics takes /metrics off the API handler: MetricsHandler
+	// serves it, for a listener of its own (ferry serve --metrics-addr),
+	// where MetricsToken is required only if set.
+	SeparateMetrics bool
 }
 
 // Server is ferry's HTTP service.
@@ -61,6 +79,8 @@ type Server struct {
 	// matchers report the route pattern of a request, by path prefix.
 	matchers []mount
 	mux      *http.ServeMux
+	// metricsHandler serves the registry, guarded by the token if any.
+	metricsHandler http.Handler
 }
 
 // mount is a dialect handler mounted at path prefixes.
@@ -93,6 +113,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = 3 * time.Second
 	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 64 << 10
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, registry: prometheus.NewRegistry()}
 	s.metrics = newHTTPMetrics()
 	if err := s.registry.Register(s.metrics); err != nil {
@@ -122,7 +154,11 @@ func New(cfg Config) (*Server, error) {
 			mux.Handle(p, m.handler)
 		}
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	s.metricsHandler = metricsGuard(cfg.MetricsToken, !cfg.SeparateMetrics,
+		promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	if !cfg.SeparateMetrics {
+		mux.Handle("GET /metrics", s.metricsHandler)
+	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /{$}", s.console)
 	for pattern, h := range cfg.Mount {
@@ -135,6 +171,41 @@ func New(cfg Config) (*Server, error) {
 
 // Handler returns the composed handler with its middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MetricsHandler serves /metrics (behind the bearer token, if set): the
+// handler of a separate metrics listener (Config.SeparateMetrics). It
+// answers every path with the metrics; mount it at /metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler)
+	return s.middleware(mux)
+}
+
+// metricsGuard requires `Authorization: Bearer token` when token is set; with
+// no token it refuses every scrape when required (the API listener), else
+// lets it through (a private metrics listener).
+func metricsGuard(token string, required bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" && !required {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if token == "" || !strings.EqualFold(scheme, "bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry-metrics"`)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusUnauthorized)
+			msg := "/metrics needs the metrics bearer token (Authorization: Bearer TOKEN; ferry serve --metrics-token or --metrics-token-file)\n"
+			if token == "" {
+				msg = "/metrics is off on this listener: give ferry serve --metrics-token (or --metrics-token-file) or --metrics-addr\n"
+			}
+			_, _ = w.Write([]byte(msg))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // Registry returns the Prometheus registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
@@ -152,16 +223,27 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // accepting, lets requests in flight finish (up to ShutdownTimeout) and
 // returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.handler, "http server")
+}
+
+// ServeMetrics serves MetricsHandler on ln until ctx ends, like Serve.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.MetricsHandler(), "metrics server")
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, what string) error {
 	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           h,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("http server listening", "addr", ln.Addr().String())
+	s.log.Info(what+" listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
@@ -176,7 +258,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}
-	s.log.Info("http server stopped")
+	s.log.Info(what + " stopped")
 	return nil
 }
 
