@@ -168,14 +168,17 @@ func (s *Service) IssueScopedToken(ctx context.Context, public, private, project
 		return "", nil, err
 	}
 	_ = s.Store.DeleteExpiredTokens(ctx, now)
-	keep := s.MaxTokensPerKey
-	if keep <= 0 {
-		keep = DefaultMaxTokensPerKey
-	}
-	if err := s.Store.TrimTokens(ctx, p.KeyID, keep); err != nil {
+	if err := s.Store.TrimTokens(ctx, p.KeyID, s.maxTokens()); err != nil {
 		return "", nil, fmt.Errorf("issue token: revoke the oldest: %w", err)
 	}
 	return raw, t, nil
+}
+
+func (s *Service) maxTokens() int {
+	if s.MaxTokensPerKey <= 0 {
+		return DefaultMaxTokensPerKey
+	}
+	return s.MaxTokensPerKey
 }
 
 // scoped narrows principal p to project projectID (a scoped token).

@@ -192,9 +192,10 @@ const (
 	caseReplay    = "replayed Digest from another path"
 	caseReadOnly  = "read-only key on a mutating route"
 	caseOtherOrg  = "another tenant's key"
+	caseBadToken  = "unknown bearer token"
 )
 
-var matrixCases = []string{caseNone, caseWrong, caseMalformed, caseReplay, caseReadOnly, caseOtherOrg}
+var matrixCases = []string{caseNone, caseWrong, caseMalformed, caseReplay, caseReadOnly, caseOtherOrg, caseBadToken}
 
 func basicHeader(k [2]string) string { return "Basic " + basic(k[0], k[1]) }
 
@@ -254,6 +255,9 @@ func TestRoutesTimesCredentials(t *testing.T) {
 					hdr.Set("Authorization", basicHeader(me.roA))
 				case caseOtherOrg:
 					hdr.Set("Authorization", basicHeader(me.ownerB))
+				case caseBadToken:
+					hdr.Set("Authorization", "Bearer ferry_0123456789abcdef0123456789abcdef0123456789abcdef")
+					hdr.Set("X-Auth-Token", "ferry_0123456789abcdef0123456789abcdef0123456789abcdef")
 				}
 				st, raw := me.do(t, method, path, ct, body, hdr)
 				statuses[c+" "+fmt.Sprint(st)]++
