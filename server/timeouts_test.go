@@ -65,7 +65,7 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 			"\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"name\":\"",
 		"idle keep-alive": "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
 	}
-	const perKind = 20
+	const perKind = 50
 	const bound = 5 * time.Second
 	var mu sync.Mutex
 	worst := map[string]time.Duration{}
