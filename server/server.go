@@ -386,6 +386,9 @@ func (s *Server) route(r *http.Request) (dialect, route string) {
 	if _, pat := s.mux.Handler(r); pat != "" {
 		return "system", pat
 	}
+	if r.Method == http.MethodGet && r.URL.Path == "/metrics" { // the metrics listener's
+		return "system", "GET /metrics"
+	}
 	return "system", "unmatched"
 }
 
