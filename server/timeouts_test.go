@@ -18,7 +18,7 @@ import (
 // port and returns its address.
 func serveLoopback(t *testing.T, e *env, cfg Config) string {
 	t.Helper()
-	cfg.Service, cfg.Logger, cfg.MetricsToken = e.svc, e.srv.log, testMetricsToken
+	cfg.Service, cfg.Logger, cfg.MetricsToken, cfg.Mount = e.svc, e.srv.log, testMetricsToken, e.srv.cfg.Mount
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -136,5 +136,21 @@ func TestOversizedBody(t *testing.T) {
 		if st != http.StatusRequestEntityTooLarge || !strings.Contains(body, c.want) {
 			t.Errorf("%s: %d %.300s, want 413 with %s", c.name, st, body, c.want)
 		}
+	}
+}
+
+// TestLongHandlerOutlivesReadTimeout: ReadTimeout bounds reading the
+// request, not serving it: a handler that takes longer still answers.
+func TestLongHandlerOutlivesReadTimeout(t *testing.T) {
+	e := setup(t)
+	addr := serveLoopback(t, e, Config{ReadHeaderTimeout: 50 * time.Millisecond, ReadTimeout: 100 * time.Millisecond})
+	res, err := http.Get("http://" + addr + "/test/slow") // 300 ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(b) != "slow done" {
+		t.Fatalf("a 300 ms handler under a 100 ms ReadTimeout: %d %q", res.StatusCode, b)
 	}
 }
