@@ -261,6 +261,9 @@ func TestRoutesTimesCredentials(t *testing.T) {
 				}
 				st, raw := me.do(t, method, path, ct, body, hdr)
 				statuses[c+" "+fmt.Sprint(st)]++
+				if st < 300 && c == caseOtherOrg {
+					t.Logf("allowed for another tenant (its own scope, checked for leaks): %s %s -> %d", d, pattern, st)
+				}
 				if st == 400 && (c == caseReadOnly || c == caseOtherOrg) {
 					t.Errorf("%s %s [%s]: 400 before the authorization check: give the route a valid body in validBodies: %.200s", d, pattern, c, raw)
 				}
