@@ -15,6 +15,8 @@ const (
 	ECONFLICT       = "conflict"        // illegal state transition, duplicate name, ...
 	ENOTIMPLEMENTED = "not_implemented" // a capability that is not built yet
 	ERATELIMIT      = "rate_limited"
+	ETOOLARGE       = "too_large" // the request body (or another part) is larger than allowed
+	ECANCELED       = "canceled"  // the client went away before the answer: not a fault
 	EINTERNAL       = "internal"
 )
 

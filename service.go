@@ -19,7 +19,13 @@ type Service struct {
 	Now func() time.Time
 	// TokenTTL is the lifetime of issued bearer tokens.
 	TokenTTL time.Duration
+	// MaxTokensPerKey bounds the live bearer tokens of one API key: issuing
+	// one more revokes the oldest (0: DefaultMaxTokensPerKey).
+	MaxTokensPerKey int
 }
+
+// DefaultMaxTokensPerKey is the default of Service.MaxTokensPerKey.
+const DefaultMaxTokensPerKey = 100
 
 // NewService returns a service over store and registry.
 func NewService(store Store, reg *Registry, logger *slog.Logger) *Service {
@@ -74,15 +80,13 @@ func (s *Service) Authorize(ctx context.Context, projectID string, need Access) 
 // which is shown only now. The caller must own the organization (or be the
 // system).
 func (s *Service) CreateAPIKey(ctx context.Context, orgID, projectID string, role Role, description string) (*APIKey, string, error) {
-	p, err := principal(ctx)
-	if err != nil {
+	// Another organization's key gets ENOTFOUND, as if the organization
+	// did not exist: its existence is not disclosed.
+	if err := requireOrgOwner(ctx, orgID); err != nil {
 		return nil, "", err
 	}
 	if !role.Valid() {
 		return nil, "", FieldError("role", "unknown role %q (one of %v)", role, Roles)
-	}
-	if !p.System && (p.OrgID != orgID || p.Role != RoleOrgOwner) {
-		return nil, "", &Error{Code: EFORBIDDEN, Message: "only an ORG_OWNER of the organization can create its keys"}
 	}
 	if _, err := s.Store.GetOrg(ctx, orgID); err != nil {
 		return nil, "", err
@@ -138,18 +142,63 @@ func (s *Service) DigestKey(ctx context.Context, public string) (*APIKey, error)
 // IssueToken exchanges a key pair (OAuth client credentials, IAM password)
 // for a bearer token valid for TokenTTL.
 func (s *Service) IssueToken(ctx context.Context, public, private string) (string, *Token, error) {
+	return s.IssueScopedToken(ctx, public, private, "")
+}
+
+// IssueScopedToken is IssueToken for a token scoped to project projectID
+// ("" for none), which the key must be able to read: the token then acts on
+// that project only, as a project key of the key's role would (ORG_OWNER
+// and ORG_MEMBER as GROUP_OWNER, ORG_READ_ONLY as GROUP_READ_ONLY), and
+// never on the organization. A key holds at most MaxTokensPerKey tokens:
+// issuing one more revokes its oldest.
+func (s *Service) IssueScopedToken(ctx context.Context, public, private, projectID string) (string, *Token, error) {
 	p, err := s.AuthenticateKey(ctx, public, private)
 	if err != nil {
 		return "", nil, err
 	}
+	if projectID != "" {
+		if _, err := s.Authorize(WithPrincipal(ctx, p), projectID, AccessRead); err != nil {
+			return "", nil, err
+		}
+	}
 	raw := "ferry_" + RandomHex(24)
 	now := s.now()
-	t := &Token{Hash: HashSecret(raw), KeyID: p.KeyID, CreatedAt: now, ExpiresAt: now.Add(s.TokenTTL)}
+	t := &Token{Hash: HashSecret(raw), KeyID: p.KeyID, ProjectID: projectID, CreatedAt: now, ExpiresAt: now.Add(s.TokenTTL)}
 	if err := s.Store.CreateToken(ctx, t); err != nil {
 		return "", nil, err
 	}
 	_ = s.Store.DeleteExpiredTokens(ctx, now)
+	if err := s.Store.TrimTokens(ctx, p.KeyID, s.maxTokens()); err != nil {
+		return "", nil, fmt.Errorf("issue token: revoke the oldest: %w", err)
+	}
 	return raw, t, nil
+}
+
+func (s *Service) maxTokens() int {
+	if s.MaxTokensPerKey <= 0 {
+		return DefaultMaxTokensPerKey
+	}
+	return s.MaxTokensPerKey
+}
+
+// scoped narrows principal p to project projectID (a scoped token).
+func scoped(p *Principal, projectID string) *Principal {
+	if projectID == "" {
+		return p
+	}
+	q := *p
+	q.ProjectID = projectID
+	switch p.Role {
+	case RoleOrgOwner, RoleOrgMember:
+		q.Role = RoleGroupOwner
+	case RoleOrgReadOnly:
+		q.Role = RoleGroupReadOnly
+	}
+	if !p.Role.OrgWide() && p.ProjectID != projectID {
+		// A project key's token for another project: nothing.
+		q.Role = ""
+	}
+	return &q
 }
 
 // AuthenticateToken checks a bearer token.
@@ -162,7 +211,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, raw string) (*Principal
 	if err != nil {
 		return nil, &Error{Code: EUNAUTHORIZED, Message: "the token's key was deleted"}
 	}
-	return PrincipalOf(k), nil
+	return scoped(PrincipalOf(k), t.ProjectID), nil
 }
 
 // ---- organizations and projects ----

@@ -59,6 +59,9 @@ type Store interface {
 	DeleteExpiredTokens(ctx context.Context, now time.Time) error
 	// DeleteToken revokes one token; an unknown hash is not an error.
 	DeleteToken(ctx context.Context, hash string) error
+	// TrimTokens keeps the keep newest tokens of key keyID (by CreatedAt)
+	// and deletes the older ones.
+	TrimTokens(ctx context.Context, keyID string, keep int) error
 
 	// Endpoint names are unique within a project.
 	CreateEndpoint(ctx context.Context, e *Endpoint) error

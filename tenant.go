@@ -124,8 +124,11 @@ func HashSecret(s string) string {
 // Token is a bearer token issued by ferry (Atlas OAuth client credentials,
 // DCS X-Auth-Token). Only its hash is stored.
 type Token struct {
-	Hash      string    `json:"-"`
-	KeyID     string    `json:"keyId"`
+	Hash  string `json:"-"`
+	KeyID string `json:"keyId"`
+	// ProjectID is the project the token was issued for (an IAM project
+	// scope), "" for none: a scoped token acts only on that project.
+	ProjectID string    `json:"projectId,omitempty"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	CreatedAt time.Time `json:"createdAt"`
 }

@@ -56,10 +56,36 @@ type storeCollector struct {
 	store   ferry.Store
 	log     *slog.Logger
 	timeout time.Duration
+	now     func() time.Time
 }
 
+// EndedJobRetention is how long after a migration ended (completed, failed,
+// expired, released) its per-job series stay on /metrics; it is still
+// counted in ferry_migrations afterwards.
+const EndedJobRetention = time.Hour
+
 func newStoreCollector(st ferry.Store, log *slog.Logger) *storeCollector {
-	return &storeCollector{store: st, log: log, timeout: 10 * time.Second}
+	return &storeCollector{store: st, log: log, timeout: 10 * time.Second, now: time.Now}
+}
+
+// ended reports whether m ended more than EndedJobRetention before now.
+func ended(m *ferry.Migration, now time.Time) bool {
+	if !m.State.Terminal() {
+		return false
+	}
+	// When it ended: FinishedAt (or ReleasedAt, if later); the last update
+	// for a job that has neither.
+	var at time.Time
+	if m.FinishedAt != nil {
+		at = *m.FinishedAt
+	}
+	if m.ReleasedAt != nil && m.ReleasedAt.After(at) {
+		at = *m.ReleasedAt
+	}
+	if at.IsZero() {
+		at = m.UpdatedAt
+	}
+	return now.Sub(at) > EndedJobRetention
 }
 
 var (
@@ -128,6 +154,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c *storeCollector) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
+	now := c.now()
 	orgs, err := c.store.ListOrgs(ctx)
 	if err != nil {
 		return err
@@ -153,7 +180,7 @@ func (c *storeCollector) collect(ctx context.Context, ch chan<- prometheus.Metri
 			}
 			for _, m := range ms {
 				jobs[engState{m.Engine, m.State}]++
-				if m.State == ferry.StateReleased {
+				if m.State == ferry.StateReleased || ended(m, now) {
 					continue
 				}
 				c.collectJob(ch, m)

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +51,23 @@ type Config struct {
 	// authentication rate every dialect enforces (429 in its own error
 	// body); zero values turn them off.
 	Limits httpauth.Limits
+	// ReadHeaderTimeout bounds reading a request's header (default 10s),
+	// ReadTimeout the whole request, header and body (default 30s: a body
+	// is at most 1 MiB), IdleTimeout a kept-alive connection between
+	// requests (default 60s); MaxHeaderBytes bounds the header (default
+	// 64 KiB; over it the client gets 431). Slow or stalled clients are
+	// disconnected instead of holding connections.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                              int
+	// MetricsToken is the bearer token GET /metrics requires
+	// (`Authorization: Bearer TOKEN`). /metrics shows every tenant's job ids
+	// and names, so it is never open on the API listener: with no token it
+	// answers 401 there.
+	MetricsToken string
+	// SeparateMetrics takes /metrics off the API handler: MetricsHandler
+	// serves it, for a listener of its own (ferry serve --metrics-addr),
+	// where MetricsToken is required only if set.
+	SeparateMetrics bool
 }
 
 // Server is ferry's HTTP service.
@@ -60,6 +79,9 @@ type Server struct {
 	metrics  *httpMetrics
 	// matchers report the route pattern of a request, by path prefix.
 	matchers []mount
+	mux      *http.ServeMux
+	// metricsHandler serves the registry, guarded by the token if any.
+	metricsHandler http.Handler
 }
 
 // mount is a dialect handler mounted at path prefixes.
@@ -91,6 +113,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = 3 * time.Second
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 64 << 10
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, registry: prometheus.NewRegistry()}
 	s.metrics = newHTTPMetrics()
@@ -124,18 +158,58 @@ func New(cfg Config) (*Server, error) {
 			mux.Handle(p, m.handler)
 		}
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	s.metricsHandler = metricsGuard(cfg.MetricsToken, !cfg.SeparateMetrics,
+		promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	if !cfg.SeparateMetrics {
+		mux.Handle("GET /metrics", s.metricsHandler)
+	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /{$}", s.console)
 	for pattern, h := range cfg.Mount {
 		mux.Handle(pattern, h)
 	}
+	s.mux = mux
 	s.handler = s.middleware(mux)
 	return s, nil
 }
 
 // Handler returns the composed handler with its middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MetricsHandler serves /metrics (behind the bearer token, if set): the
+// handler of a separate metrics listener (Config.SeparateMetrics). It
+// answers every path with the metrics; mount it at /metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler)
+	return s.middleware(mux)
+}
+
+// metricsGuard requires `Authorization: Bearer token` when token is set; with
+// no token it refuses every scrape when required (the API listener), else
+// lets it through (a private metrics listener).
+func metricsGuard(token string, required bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" && !required {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if token == "" || !strings.EqualFold(scheme, "bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry-metrics"`)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusUnauthorized)
+			msg := "/metrics needs the metrics bearer token (Authorization: Bearer TOKEN; ferry serve --metrics-token or --metrics-token-file)\n"
+			if token == "" {
+				msg = "/metrics is off on this listener: give ferry serve --metrics-token (or --metrics-token-file) or --metrics-addr\n"
+			}
+			_, _ = w.Write([]byte(msg))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // Registry returns the Prometheus registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
@@ -153,16 +227,27 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // accepting, lets requests in flight finish (up to ShutdownTimeout) and
 // returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.handler, "http server")
+}
+
+// ServeMetrics serves MetricsHandler on ln until ctx ends, like Serve.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.MetricsHandler(), "metrics server")
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, what string) error {
 	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           h,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("http server listening", "addr", ln.Addr().String())
+	s.log.Info(what+" listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
@@ -177,7 +262,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}
-	s.log.Info("http server stopped")
+	s.log.Info(what + " stopped")
 	return nil
 }
 
@@ -270,9 +355,6 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				rec.status = http.StatusOK
 			}
 			d := time.Since(start)
-			if route == "" {
-				route = normalizeRoute(r.Method, r.URL.Path, rec.status)
-			}
 			s.metrics.observe(dialect, route, rec.status, d)
 			level := slog.LevelInfo
 			if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
@@ -293,67 +375,30 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// route returns the dialect serving r and, when its handler can tell, the
-// route pattern r matches.
+// route returns the dialect serving r and the route pattern it matches
+// ("GET /api/v1/projects/{projectId}"), the metrics label: never a raw path
+// segment. Every path no route serves is "unmatched".
 func (s *Server) route(r *http.Request) (dialect, route string) {
 	for _, m := range s.matchers {
 		for _, p := range m.prefixes {
-			if strings.HasPrefix(r.URL.Path, p) {
-				if rm, ok := m.handler.(routeMatcher); ok {
-					_, pat := rm.Handler(r)
-					if pat == "" {
-						pat = r.Method + " " + p
-					}
+			if !strings.HasPrefix(r.URL.Path, p) {
+				continue
+			}
+			if rm, ok := m.handler.(routeMatcher); ok {
+				if _, pat := rm.Handler(r); pat != "" && !slices.Contains(m.prefixes, pat) {
 					return m.dialect, pat
 				}
-				return m.dialect, ""
 			}
+			return m.dialect, "unmatched"
 		}
 	}
-	switch r.URL.Path {
-	case "/metrics", "/healthz", "/":
-		return "system", r.Method + " " + r.URL.Path
+	if _, pat := s.mux.Handler(r); pat != "" {
+		return "system", pat
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/metrics" { // the metrics listener's
+		return "system", "GET /metrics"
 	}
 	return "system", "unmatched"
-}
-
-// normalizeRoute turns a path into a low-cardinality route label: ids
-// become {id}; paths nothing serves are all "unmatched".
-func normalizeRoute(method, path string, status int) string {
-	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
-		return "unmatched"
-	}
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	for i, s := range segs {
-		if looksLikeID(s) {
-			segs[i] = "{id}"
-		}
-	}
-	return method + " /" + strings.Join(segs, "/")
-}
-
-func looksLikeID(s string) bool {
-	if len(s) >= 8 {
-		hex := true
-		for _, c := range s {
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-') {
-				hex = false
-				break
-			}
-		}
-		if hex {
-			return true
-		}
-	}
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func remoteHost(addr string) string {

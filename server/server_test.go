@@ -50,6 +50,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+const testMetricsToken = "metrics-token-for-tests"
+
 type env struct {
 	srv      *Server
 	ts       *httptest.Server
@@ -80,7 +82,7 @@ func setup(t *testing.T, limits ...httpauth.Limits) *env {
 	if len(limits) > 0 {
 		lim = limits[0]
 	}
-	srv, err := New(Config{Service: svc, Logger: logger, Limits: lim, Mount: map[string]http.Handler{
+	srv, err := New(Config{Service: svc, Logger: logger, Limits: lim, MetricsToken: testMetricsToken, Mount: map[string]http.Handler{
 		"GET /test/panic": http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom: secret internals") }),
 		"GET /test/slow": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(300 * time.Millisecond)
@@ -380,7 +382,7 @@ func TestMetricsFromTheStore(t *testing.T) {
 		t.Errorf("lag series for a job without lag")
 	}
 	// The text exposition carries the same values.
-	st, _, body := e.get(t, "/metrics", nil)
+	st, _, body := e.get(t, "/metrics", map[string]string{"Authorization": "Bearer " + testMetricsToken})
 	if st != 200 {
 		t.Fatalf("/metrics %d", st)
 	}

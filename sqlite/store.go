@@ -177,6 +177,14 @@ func (db *DB) DeleteToken(ctx context.Context, hash string) error {
 	return nil
 }
 
+// TrimTokens keeps the keep newest tokens of keyID and deletes the others.
+func (db *DB) TrimTokens(ctx context.Context, keyID string, keep int) error {
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM tokens WHERE key_id = ?1 AND hash NOT IN (SELECT hash FROM tokens WHERE key_id = ?1 ORDER BY created_at DESC, hash DESC LIMIT ?2)`, keyID, max(keep, 0)); err != nil {
+		return fmt.Errorf("sqlite: trim tokens: %w", err)
+	}
+	return nil
+}
+
 // CreateEndpoint stores a new endpoint; names are unique per project.
 func (db *DB) CreateEndpoint(ctx context.Context, e *ferry.Endpoint) error {
 	if err := storeutil.PrepareEndpoint(e, storeutil.Now()); err != nil {

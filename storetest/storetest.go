@@ -505,6 +505,30 @@ func testTokens(t *testing.T, s ferry.Store) {
 	_, err = s.GetToken(ctx, noCreated.Hash)
 	must(t, err)
 	must(t, s.DeleteToken(ctx, ferry.HashSecret("never issued")))
+
+	// TrimTokens keeps a key's newest tokens; other keys' are untouched.
+	// The scope project is kept.
+	var trim []*ferry.Token
+	for i := range 5 {
+		tok := &ferry.Token{Hash: ferry.HashSecret(fmt.Sprint("trim", i)), KeyID: "trimkey", ProjectID: "p1", ExpiresAt: at(time.Hour), CreatedAt: at(time.Duration(i-10) * time.Minute)}
+		must(t, s.CreateToken(ctx, tok))
+		trim = append(trim, tok)
+	}
+	got, err = s.GetToken(ctx, trim[0].Hash)
+	must(t, err)
+	diff(t, "GetToken of a scoped token", trim[0], got)
+	must(t, s.TrimTokens(ctx, "trimkey", 2))
+	for i, tok := range trim {
+		_, err := s.GetToken(ctx, tok.Hash)
+		if i < 3 {
+			wantCode(t, err, ferry.ENOTFOUND)
+		} else {
+			must(t, err)
+		}
+	}
+	_, err = s.GetToken(ctx, noCreated.Hash)
+	must(t, err)
+	must(t, s.TrimTokens(ctx, "no such key", 1))
 }
 
 func testEndpoints(t *testing.T, s ferry.Store) {

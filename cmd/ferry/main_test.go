@@ -469,6 +469,36 @@ func TestServeBinary(t *testing.T) {
 		t.Errorf("create job: %d %s", res.StatusCode, b)
 	}
 
+	// /metrics needs the token ferry serve wrote to <data-dir>/metrics-token.
+	res, err = http.Get(cr.Server + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Errorf("/metrics without the token: %d", res.StatusCode)
+	}
+	tokPath := filepath.Join(dataDir, "metrics-token")
+	tokBytes, err := os.ReadFile(tokPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(tokPath); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("metrics-token mode %v %v", st.Mode().Perm(), err)
+	}
+	metricsToken := strings.TrimSpace(string(tokBytes))
+	req, _ = http.NewRequest("GET", cr.Server+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), "ferry_store_up 1") {
+		t.Errorf("/metrics with the token: %d %.200s", res.StatusCode, b)
+	}
+
 	// SIGTERM stops it cleanly.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -487,9 +517,42 @@ func TestServeBinary(t *testing.T) {
 	if strings.Contains(out, cr.PrivateKey) {
 		t.Errorf("the private key was logged")
 	}
+	if strings.Contains(out, metricsToken) {
+		t.Errorf("the metrics token was logged")
+	}
 	for _, want := range []string{credPath, cr.PublicKey, "ferry serving", "ferry stopped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestMetricsTokenOf: the /metrics token comes from the flag, else the
+// file; with neither, none on a separate listener, else a random token
+// kept in <data-dir>/metrics-token across restarts.
+func TestMetricsTokenOf(t *testing.T) {
+	dir := t.TempDir()
+	if tok, _, err := metricsTokenOf("flag-token", "", "", dir); err != nil || tok != "flag-token" {
+		t.Errorf("flag: %q %v", tok, err)
+	}
+	if tok, _, err := metricsTokenOf("", "", "127.0.0.1:9090", dir); err != nil || tok != "" {
+		t.Errorf("separate listener: %q %v", tok, err)
+	}
+	tok, path, err := metricsTokenOf("", "", "", dir)
+	if err != nil || len(tok) < 32 || path != filepath.Join(dir, "metrics-token") {
+		t.Fatalf("generated: %q %q %v", tok, path, err)
+	}
+	if again, _, err := metricsTokenOf("", "", "", dir); err != nil || again != tok {
+		t.Errorf("second start: %q %v, want the same token", again, err)
+	}
+	file := filepath.Join(dir, "given")
+	if err := os.WriteFile(file, []byte("  from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := metricsTokenOf("", file, "127.0.0.1:9090", dir); err != nil || got != "from-file" {
+		t.Errorf("file: %q %v", got, err)
+	}
+	if _, _, err := metricsTokenOf("", filepath.Join(dir, "missing"), "", dir); err == nil {
+		t.Error("a missing --metrics-token-file is not an error")
 	}
 }

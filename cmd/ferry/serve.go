@@ -261,6 +261,9 @@ func (c *cli) serve(args []string) error {
 	format := fs.String("log-format", "text", "text or json")
 	rateLimit := fs.Float64("rate-limit", 100, "API requests per second per API key (burst twice that; 0: no limit); over it every dialect answers 429 with Retry-After")
 	failLimit := fs.Float64("auth-fail-limit", 2, "failed authentications per second per remote address (burst ten times that; 0: no limit)")
+	metricsToken := fs.String("metrics-token", "", "bearer token GET /metrics requires (default: the token in --metrics-token-file)")
+	metricsTokenFile := fs.String("metrics-token-file", "", "file holding the /metrics bearer token (default <data-dir>/metrics-token, created with a random token on first start, mode 0600)")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics on a listener of its own at this address (and not on --addr); no token is asked there unless --metrics-token(-file) is given")
 	var bf backupFlags
 	bf.register(fs)
 	var pf pipelineFlags
@@ -293,14 +296,29 @@ func (c *cli) serve(args []string) error {
 	}
 	reg := newRegistry(log, pc, backups)
 	svc := ferry.NewService(st, reg, log)
+	token, tokenPath, err := metricsTokenOf(*metricsToken, *metricsTokenFile, *metricsAddr, sf.dataDir)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{Service: svc, Logger: log, Addr: *addr,
-		Limits: httpauth.Limits{PerKey: *rateLimit, FailedPerAddr: *failLimit}})
+		Limits:       httpauth.Limits{PerKey: *rateLimit, FailedPerAddr: *failLimit},
+		MetricsToken: token, SeparateMetrics: *metricsAddr != ""})
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *addr, err)
+	}
+	var mln net.Listener
+	if *metricsAddr != "" {
+		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen %s (--metrics-addr): %w", *metricsAddr, err)
+		}
+		log.Info("metrics on their own listener", "url", serverURL(mln.Addr())+"/metrics", "token", token != "")
+	} else if tokenPath != "" {
+		log.Info("GET /metrics needs the bearer token in the file (Prometheus: authorization.credentials_file)", "file", tokenPath)
 	}
 	url := serverURL(ln.Addr())
 	if err := bootstrap(ctx, svc, sf.dataDir, url, log); err != nil {
@@ -310,7 +328,7 @@ func (c *cli) serve(args []string) error {
 	log.Info("ferry serving", "version", ferry.Version, "url", url, "console", url+"/", "store", desc, "engines", fmt.Sprint(reg.Kinds()))
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() {
@@ -319,6 +337,14 @@ func (c *cli) serve(args []string) error {
 		}
 		cancel()
 	})
+	if mln != nil {
+		wg.Go(func() {
+			if err := srv.ServeMetrics(ctx, mln); err != nil {
+				errc <- err
+			}
+			cancel()
+		})
+	}
 	if !*noAgent {
 		a := agent.New(agent.Config{ID: *agentID, Store: st, Registry: reg, Service: svc, Logger: log})
 		wg.Go(func() {
@@ -335,6 +361,41 @@ func (c *cli) serve(args []string) error {
 	}
 	log.Info("ferry stopped")
 	return nil
+}
+
+// metricsTokenOf returns the /metrics bearer token: --metrics-token, else
+// the content of --metrics-token-file; with neither, none on a separate
+// --metrics-addr listener, else the token of <data-dir>/metrics-token,
+// created (random, mode 0600) on first start. It never logs the token.
+func metricsTokenOf(token, file, metricsAddr, dataDir string) (string, string, error) {
+	if token != "" {
+		return token, "", nil
+	}
+	if file == "" && metricsAddr != "" {
+		return "", "", nil
+	}
+	create := file == ""
+	if create {
+		file = filepath.Join(dataDir, "metrics-token")
+	}
+	b, err := os.ReadFile(file)
+	if err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, file, nil
+		}
+		return "", "", fmt.Errorf("--metrics-token-file %s is empty", file)
+	}
+	if !create || !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("metrics token: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", "", fmt.Errorf("metrics token: %w", err)
+	}
+	t := ferry.RandomHex(24)
+	if err := os.WriteFile(file, []byte(t+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("metrics token: %w", err)
+	}
+	return t, file, nil
 }
 
 func (c *cli) agent(args []string) error {

@@ -30,6 +30,7 @@ type handler struct {
 	auth   *httpauth.Authenticator
 	logger *slog.Logger
 	mux    *http.ServeMux
+	routes []string
 }
 
 // New returns the Atlas dialect's handler. It serves every path under
@@ -76,16 +77,28 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 	h.api("DELETE /groups/{groupId}/pipelines/{pipelineName}/runs/{pipelineRunId}", h.deleteRun)
 
 	// OAuth 2.0 client credentials (service accounts).
-	h.mux.HandleFunc("POST "+oauthPrefix+"/token", h.token)
-	h.mux.HandleFunc("POST "+oauthPrefix+"/revoke", h.revoke)
+	h.handle("POST "+oauthPrefix+"/token", h.token)
+	h.handle("POST "+oauthPrefix+"/revoke", h.revoke)
 	return h
 }
+
+func (h *handler) handle(pattern string, fn http.HandlerFunc) {
+	h.routes = append(h.routes, pattern)
+	h.mux.HandleFunc(pattern, fn)
+}
+
+// Routes returns the ServeMux pattern of every route.
+func (h *handler) Routes() []string { return append([]string(nil), h.routes...) }
+
+// Handler returns the route pattern r matches ("" for none), for metrics
+// labels.
+func (h *handler) Handler(r *http.Request) (http.Handler, string) { return h.mux.Handler(r) }
 
 // api registers an authenticated Atlas route; pattern is "METHOD /path"
 // relative to /api/atlas/v2.
 func (h *handler) api(pattern string, fn apiFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
-	h.mux.HandleFunc(method+" "+apiPrefix+path, func(w http.ResponseWriter, r *http.Request) {
+	h.handle(method+" "+apiPrefix+path, func(w http.ResponseWriter, r *http.Request) {
 		h.serve(w, r, fn)
 	})
 }
@@ -95,6 +108,7 @@ func (h *handler) api(pattern string, fn apiFunc) {
 // route itself, and renders the result.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, fn apiFunc) {
 	o, optsErr := parseOpts(r)
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	p, err := h.auth.Check(w, r)
 	if err != nil {
 		if ferry.ErrorCode(err) == ferry.EUNAUTHORIZED {

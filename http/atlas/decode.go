@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // maxBody bounds request bodies.
@@ -22,11 +23,12 @@ var errMalformed = &ferry.Error{Code: ferry.EINVALID, Reason: "INVALID_JSON", Me
 // readBody reads a request body, bounded.
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	var big *http.MaxBytesError
+	if errors.As(err, &big) || len(b) > maxBody {
+		return nil, httpauth.TooLarge(maxBody)
+	}
 	if err != nil {
 		return nil, &ferry.Error{Code: ferry.EINVALID, Reason: "INVALID_JSON", Message: "The request body could not be read."}
-	}
-	if len(b) > maxBody {
-		return nil, &ferry.Error{Code: ferry.EINVALID, Reason: "INVALID_JSON", Message: fmt.Sprintf("The request body is larger than %d bytes.", maxBody)}
 	}
 	return b, nil
 }

@@ -165,7 +165,8 @@ func (h *handler) updateGroup(r *http.Request) (int, any, error) {
 		return 0, nil, fieldErr("INVALID_ATTRIBUTE", "tags", "Project tags are not supported by ferry.")
 	}
 	if b.Name == nil {
-		p, err := h.svc.GetProject(r.Context(), id)
+		// Nothing to change: still a PATCH, which needs the rename right.
+		p, err := h.svc.Authorize(r.Context(), id, ferry.AccessOwner)
 		if err != nil {
 			return 0, nil, err
 		}

@@ -3,6 +3,7 @@ package atlas
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
@@ -102,6 +103,10 @@ func liveMigrationViewOf(m *ferry.Migration) liveMigrationView {
 	return v
 }
 
+// hostnameSchemaTypes are the network types Atlas accepts between the
+// migration host and the destination cluster.
+var hostnameSchemaTypes = []string{"PUBLIC", "PRIVATE_LINK", "VPC_PEERING"}
+
 // parseLiveMigration decodes and shape-checks a LiveMigrationRequest20240530
 // for project groupID and maps it to a ferry job: a MongoDB migration
 // between the project's registered endpoints named by the cluster names,
@@ -144,6 +149,11 @@ func parseLiveMigration(groupID string, body []byte) (*ferry.Migration, error) {
 	}
 	if dst.HostnameSchemaType == nil || *dst.HostnameSchemaType == "" {
 		return nil, missing("destination.hostnameSchemaType")
+	}
+	if !slices.Contains(hostnameSchemaTypes, *dst.HostnameSchemaType) {
+		return nil, fieldErr("INVALID_ENUM_VALUE", "destination.hostnameSchemaType",
+			"An invalid enumeration value %s was specified for destination.hostnameSchemaType (one of %s).",
+			quote(*dst.HostnameSchemaType), strings.Join(hostnameSchemaTypes, ", "))
 	}
 	managed := src.ManagedAuthentication != nil && *src.ManagedAuthentication
 	if managed && (src.Username != nil || src.Password != nil) {

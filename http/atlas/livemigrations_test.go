@@ -209,6 +209,7 @@ func TestLiveMigrationBadRequests(t *testing.T) {
 		{"bad source group", e.lmBody(src("groupId", "123")), "INVALID_GROUP_ID", "source.groupId"},
 		{"other destination group", e.lmBody(map[string]any{"destination": map[string]any{"clusterName": "Cluster1", "groupId": ferry.NewID(), "hostnameSchemaType": "PUBLIC"}}), "VALIDATION_ERROR", "destination.groupId"},
 		{"no hostname schema", e.lmBody(map[string]any{"destination": map[string]any{"clusterName": "Cluster1", "groupId": e.proj.ID}}), "MISSING_ATTRIBUTE", "destination.hostnameSchemaType"},
+		{"unknown hostname schema", e.lmBody(map[string]any{"destination": map[string]any{"clusterName": "Cluster1", "groupId": e.proj.ID, "hostnameSchemaType": "CARRIER_PIGEON"}}), "INVALID_ENUM_VALUE", "destination.hostnameSchemaType"},
 		{"two hosts", e.lmBody(map[string]any{"migrationHosts": []string{"a", "b"}}), "VALIDATION_ERROR", "migrationHosts"},
 		{"managed with password", e.lmBody(src("managedAuthentication", true)), "VALIDATION_ERROR", "source.managedAuthentication"},
 		{"unknown cluster", e.lmBody(src("clusterName", "Nope")), "CLUSTER_NOT_FOUND", "source.clusterName"},

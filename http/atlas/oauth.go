@@ -2,12 +2,14 @@ package atlas
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // tokenResponse is the RFC 6749 access token response Atlas answers.
@@ -55,6 +57,11 @@ func (h *handler) parseOAuthForm(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if err := r.ParseForm(); err != nil {
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			writeOAuth(w, http.StatusRequestEntityTooLarge, oauthError{Error: "invalid_request", ErrorDescription: "the body is larger than 65536 bytes"})
+			return false
+		}
 		writeOAuth(w, http.StatusBadRequest, oauthError{Error: "invalid_request", ErrorDescription: "malformed form body"})
 		return false
 	}
@@ -64,6 +71,29 @@ func (h *handler) parseOAuthForm(w http.ResponseWriter, r *http.Request) bool {
 func (h *handler) invalidClient(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="`+ferry.DigestRealm+`"`)
 	writeOAuth(w, http.StatusUnauthorized, oauthError{Error: "invalid_client", ErrorDescription: "client authentication failed"})
+}
+
+// checkClient authenticates the client under the rate limits (a wrong
+// secret counts against the address's failed-authentication limit): it
+// answers 401 invalid_client or 429 and reports false when the request
+// must stop.
+func (h *handler) checkClient(w http.ResponseWriter, r *http.Request, id, secret string) bool {
+	_, err := h.auth.CheckKeyPair(w, r, id, secret)
+	err = httpauth.ClientGone(r, err)
+	switch ferry.ErrorCode(err) {
+	case "":
+		return true
+	case ferry.EUNAUTHORIZED:
+		h.invalidClient(w)
+	case ferry.ERATELIMIT:
+		writeOAuth(w, http.StatusTooManyRequests, oauthError{Error: "temporarily_unavailable", ErrorDescription: ferry.ErrorMessage(err)})
+	case ferry.ECANCELED:
+		writeOAuth(w, httpauth.StatusClientClosedRequest, oauthError{Error: "server_error", ErrorDescription: "the client closed the request"})
+	default:
+		h.logger.Error("oauth client authentication", "err", err)
+		writeOAuth(w, http.StatusInternalServerError, oauthError{Error: "server_error"})
+	}
+	return false
 }
 
 // token serves POST /api/oauth/token: the client credentials grant, with an
@@ -79,6 +109,9 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) {
 	id, secret, ok := clientCredentials(r)
 	if !ok {
 		h.invalidClient(w)
+		return
+	}
+	if !h.checkClient(w, r, id, secret) {
 		return
 	}
 	raw, t, err := h.svc.IssueToken(r.Context(), id, secret)
@@ -104,6 +137,9 @@ func (h *handler) revoke(w http.ResponseWriter, r *http.Request) {
 	id, secret, ok := clientCredentials(r)
 	if !ok {
 		h.invalidClient(w)
+		return
+	}
+	if !h.checkClient(w, r, id, secret) {
 		return
 	}
 	tok := r.PostForm.Get("token")

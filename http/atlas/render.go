@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // DefaultVersion is the resource version answered when the caller asks for
@@ -122,6 +123,10 @@ func toAPIError(err error) apiError {
 		status, code = http.StatusNotImplemented, "NOT_IMPLEMENTED"
 	case ferry.ERATELIMIT:
 		status, code = http.StatusTooManyRequests, "RATE_LIMITED"
+	case ferry.ETOOLARGE:
+		status, code = http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE"
+	case ferry.ECANCELED:
+		return apiError{Error: httpauth.StatusClientClosedRequest, ErrorCode: "CLIENT_CLOSED_REQUEST", Reason: "Client Closed Request", Detail: e.Message, Parameters: []any{}}
 	default:
 		return apiError{Error: 500, ErrorCode: "UNEXPECTED_ERROR", Reason: http.StatusText(500), Detail: "Unexpected error.", Parameters: []any{}}
 	}
@@ -203,8 +208,11 @@ func writeResult(w http.ResponseWriter, o opts, status int, body any) {
 
 // writeError renders err as Atlas's error body.
 func writeError(w http.ResponseWriter, logger *slog.Logger, r *http.Request, o opts, err error) {
+	err = httpauth.ClientGone(r, err)
 	ae := toAPIError(err)
-	if ae.Error >= 500 && logger != nil {
+	if ae.Error == httpauth.StatusClientClosedRequest && logger != nil {
+		logger.Debug("request canceled by the client", "method", r.Method, "path", r.URL.Path)
+	} else if ae.Error >= 500 && logger != nil {
 		logger.Error("atlas api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if ae.Error == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {

@@ -33,7 +33,8 @@
 // built into this ferry, DCS.4026 operation not allowed in the task's current
 // state (a real DCS code; DCS answers state conflicts with 400); 401
 // DCS.4010; 403 DCS.4030; 404 DCS.4040 (DCS.4041 no such API); 405
-// DCS.4050; 429 DCS.4290; 500 DCS.5000; 501 DCS.5010.
+// DCS.4050; 413 DCS.4130 (body too large); 429 DCS.4290; 499 DCS.4990 (the
+// client went away: logged only); 500 DCS.5000; 501 DCS.5010.
 package dcs
 
 import (
@@ -72,6 +73,7 @@ type handler struct {
 	auth   *httpauth.Authenticator
 	logger *slog.Logger
 	mux    *http.ServeMux
+	routes []string
 }
 
 // op is one authenticated route's work: it writes nothing and returns the
@@ -88,6 +90,7 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 		auth = httpauth.New(svc)
 	}
 	h := &handler{svc: svc, auth: auth, logger: logger.With("dialect", "dcs"), mux: http.NewServeMux()}
+	h.routes = append(h.routes, "POST /v3/auth/tokens")
 	h.mux.HandleFunc("POST /v3/auth/tokens", h.tokens)
 	h.route("POST /v2/{project_id}/migration-task", h.create)
 	h.route("GET /v2/{project_id}/migration-tasks", h.list)
@@ -103,9 +106,18 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// Routes returns the ServeMux pattern of every route.
+func (h *handler) Routes() []string { return append([]string(nil), h.routes...) }
+
+// Handler returns the route pattern r matches (a prefix pattern for paths
+// no route serves), for metrics labels.
+func (h *handler) Handler(r *http.Request) (http.Handler, string) { return h.mux.Handler(r) }
+
 func (h *handler) route(pattern string, fn op) {
+	h.routes = append(h.routes, pattern)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		defer h.recoverPanic(w, r)
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		// A malformed project id is a 400 before anything else, as DCS does.
 		if pid := r.PathValue("project_id"); !ferry.ValidID(pid) {
 			h.writeError(w, r, &ferry.Error{Code: ferry.EINVALID, Field: "project_id", Reason: "INVALID_PROJECT_ID",
@@ -172,6 +184,8 @@ const (
 	CodeTooManyRequests  = "DCS.4290"
 	CodeInternal         = "DCS.5000"
 	CodeNotImplemented   = "DCS.5010"
+	CodeBodyTooLarge     = "DCS.4130"
+	CodeClientClosed     = "DCS.4990"
 )
 
 // StatusOf maps a ferry error (code and reason) to the HTTP status and error
@@ -203,6 +217,10 @@ func StatusOf(code, reason string) (int, string) {
 		return http.StatusTooManyRequests, CodeTooManyRequests
 	case ferry.ENOTIMPLEMENTED:
 		return http.StatusNotImplemented, CodeNotImplemented
+	case ferry.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge
+	case ferry.ECANCELED:
+		return httpauth.StatusClientClosedRequest, CodeClientClosed
 	}
 	return http.StatusInternalServerError, CodeInternal
 }
@@ -215,8 +233,11 @@ type errorBody struct {
 }
 
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	err = httpauth.ClientGone(r, err)
 	fe := ferry.AsError(err)
-	if fe == nil || fe.Code == ferry.EINTERNAL {
+	if fe != nil && fe.Code == ferry.ECANCELED {
+		h.logger.Debug("request canceled by the client", "method", r.Method, "path", r.URL.Path)
+	} else if fe == nil || fe.Code == ferry.EINTERNAL {
 		h.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		fe = &ferry.Error{Code: ferry.EINTERNAL, Message: "Internal service error."}
 	}

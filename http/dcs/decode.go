@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // Label keys under which a job created by this dialect keeps the DCS request
@@ -135,7 +136,7 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		return &ferry.Error{Code: ferry.EINVALID, Reason: "BODY_UNREADABLE", Message: "The request body could not be read."}
+		return httpauth.BodyError(err, MaxBodyBytes)
 	}
 	return decodeBytes(body, v)
 }
@@ -145,7 +146,7 @@ func decodeBody(r *http.Request, v any) error {
 // errors naming the problem; unknown fields are ignored.
 func decodeBytes(body []byte, v any) error {
 	if len(body) > MaxBodyBytes {
-		return &ferry.Error{Code: ferry.EINVALID, Reason: "BODY_TOO_LARGE", Message: fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes)}
+		return httpauth.TooLarge(MaxBodyBytes)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &ferry.Error{Code: ferry.EINVALID, Reason: "EMPTY_BODY", Message: "Empty request body."}

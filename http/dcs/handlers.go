@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // task loads the path's task: one of the project's Redis jobs, or 404.
@@ -44,7 +45,7 @@ func (h *handler) create(ctx context.Context, r *http.Request) (int, any, error)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		return 0, nil, &ferry.Error{Code: ferry.EINVALID, Reason: "BODY_UNREADABLE", Message: "The request body could not be read."}
+		return 0, nil, httpauth.BodyError(err, MaxBodyBytes)
 	}
 	m, err := parseCreate(body, r.PathValue("project_id"))
 	if err != nil {
@@ -158,7 +159,7 @@ func (h *handler) batchDelete(ctx context.Context, r *http.Request) (int, any, e
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		return 0, nil, &ferry.Error{Code: ferry.EINVALID, Reason: "BODY_UNREADABLE", Message: "The request body could not be read."}
+		return 0, nil, httpauth.BodyError(err, MaxBodyBytes)
 	}
 	ids, err := parseDelete(body)
 	if err != nil {

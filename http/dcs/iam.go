@@ -2,12 +2,12 @@ package dcs
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // tokenRequest is Huawei IAM's "obtain a user token by password" body:
@@ -100,9 +100,9 @@ func (h *handler) tokens(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &ferry.Error{Code: ferry.EINVALID, Reason: "UNSUPPORTED_MEDIA_TYPE", Message: fmt.Sprintf("The request body must be JSON (Content-Type: application/json), not %q.", ct)})
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	body, err := httpauth.ReadBody(w, r, MaxBodyBytes)
 	if err != nil {
-		h.writeError(w, r, &ferry.Error{Code: ferry.EINVALID, Reason: "BODY_UNREADABLE", Message: "The request body could not be read."})
+		h.writeError(w, r, err)
 		return
 	}
 	req, err := parseTokenRequest(body)
@@ -112,9 +112,12 @@ func (h *handler) tokens(w http.ResponseWriter, r *http.Request) {
 	}
 	user := req.Auth.Identity.Password.User
 	ctx := r.Context()
-	p, err := h.svc.AuthenticateKey(ctx, user.Name, user.Password)
+	p, err := h.auth.CheckKeyPair(w, r, user.Name, user.Password)
 	if err != nil {
-		h.writeError(w, r, &ferry.Error{Code: ferry.EUNAUTHORIZED, Message: "The username or password is wrong."})
+		if ferry.ErrorCode(err) == ferry.EUNAUTHORIZED {
+			err = &ferry.Error{Code: ferry.EUNAUTHORIZED, Message: "The username or password is wrong."}
+		}
+		h.writeError(w, r, err)
 		return
 	}
 	pctx := ferry.WithPrincipal(ctx, p)
@@ -136,7 +139,11 @@ func (h *handler) tokens(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	raw, tok, err := h.svc.IssueToken(ctx, user.Name, user.Password)
+	scope := "" // a project-scoped token acts on that project only
+	if proj != nil && (req.Auth.Scope.Project.ID != "" || req.Auth.Scope.Project.Name != "") {
+		scope = proj.ID
+	}
+	raw, tok, err := h.svc.IssueScopedToken(ctx, user.Name, user.Password, scope)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

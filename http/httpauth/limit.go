@@ -99,6 +99,18 @@ func (a *Authenticator) SetLimits(l Limits) {
 // a limit is exceeded, Retry-After, and returns an ERATELIMIT error the
 // dialect renders as its own 429 body.
 func (a *Authenticator) Check(w http.ResponseWriter, r *http.Request) (*ferry.Principal, error) {
+	return a.check(w, r, func() (*ferry.Principal, error) { return a.Authenticate(r) }, hasCredentials(r))
+}
+
+// CheckKeyPair is Check for a key pair a request carries in its body (the
+// OAuth client credentials grant, the IAM password token call): a wrong pair
+// counts against the remote address's failed-authentication limit and a
+// right one against the key's request limit.
+func (a *Authenticator) CheckKeyPair(w http.ResponseWriter, r *http.Request, public, private string) (*ferry.Principal, error) {
+	return a.check(w, r, func() (*ferry.Principal, error) { return a.Service.AuthenticateKey(r.Context(), public, private) }, true)
+}
+
+func (a *Authenticator) check(w http.ResponseWriter, r *http.Request, authenticate func() (*ferry.Principal, error), credentials bool) (*ferry.Principal, error) {
 	now := time.Now()
 	addr := remoteAddr(r)
 	if a.failed != nil {
@@ -110,9 +122,14 @@ func (a *Authenticator) Check(w http.ResponseWriter, r *http.Request) (*ferry.Pr
 			return nil, limited(w, a.failed, 0, "too many failed authentications from this address", time.Second)
 		}
 	}
-	p, err := a.Authenticate(r)
+	p, err := authenticate()
 	if err != nil {
-		if a.failed != nil && ferry.ErrorCode(err) == ferry.EUNAUTHORIZED && hasCredentials(r) {
+		if cerr := r.Context().Err(); cerr != nil {
+			// The client went away while its key was looked up: not a
+			// failed authentication.
+			return nil, fmt.Errorf("authenticate: %w", cerr)
+		}
+		if a.failed != nil && ferry.ErrorCode(err) == ferry.EUNAUTHORIZED && credentials {
 			a.failed.Take(addr, now)
 		}
 		return nil, err

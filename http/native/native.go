@@ -86,6 +86,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // http.ServeMux.Handler does).
 func (h *Handler) Handler(r *http.Request) (http.Handler, string) { return h.mux.Handler(r) }
 
+// Routes returns the ServeMux pattern of every route ("GET /api/v1/orgs").
+func (h *Handler) Routes() []string {
+	out := make([]string, 0, len(h.routes))
+	for _, rt := range h.routes {
+		out = append(out, rt.method+" "+rt.path)
+	}
+	return out
+}
+
 func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !rt.public {
@@ -163,13 +172,20 @@ func StatusOf(code string) int {
 		return http.StatusNotImplemented
 	case ferry.ERATELIMIT:
 		return http.StatusTooManyRequests
+	case ferry.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case ferry.ECANCELED:
+		return httpauth.StatusClientClosedRequest
 	}
 	return http.StatusInternalServerError
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	err = httpauth.ClientGone(r, err)
 	fe := ferry.AsError(err)
-	if fe == nil {
+	if fe != nil && fe.Code == ferry.ECANCELED {
+		h.logger.Debug("request canceled by the client", "method", r.Method, "path", r.URL.Path)
+	} else if fe == nil {
 		h.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		fe = &ferry.Error{Code: ferry.EINTERNAL, Message: "Internal error."}
 	} else if fe.Code == ferry.EINTERNAL {
@@ -240,7 +256,7 @@ func jsonError(err error) error {
 		}
 		return &ferry.Error{Code: ferry.EINVALID, Field: field, Reason: "INVALID_TYPE", Message: fmt.Sprintf("must be %s, not a JSON %s", typeName(typ), typ.Value)}
 	case errors.As(err, &big):
-		return &ferry.Error{Code: ferry.EINVALID, Reason: "BODY_TOO_LARGE", Message: fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes)}
+		return httpauth.TooLarge(MaxBodyBytes)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return &ferry.Error{Code: ferry.EINVALID, Field: name, Reason: "UNKNOWN_FIELD", Message: fmt.Sprintf("unknown field %q", name)}

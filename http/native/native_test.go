@@ -468,7 +468,7 @@ func TestProjects(t *testing.T) {
 	e.call(e.owner, "GET", "/api/v1/projects/nothex", nil).wantError(t, 400, ferry.EINVALID, "INVALID_GROUP_ID", "groupId")
 	e.call(e.owner, "GET", "/api/v1/projects/"+ferry.NewID(), nil).wantError(t, 404, ferry.ENOTFOUND, "GROUP_NOT_FOUND", "")
 	big := `{"name":"` + strings.Repeat("a", MaxBodyBytes) + `"}`
-	e.call(e.owner, "POST", "/api/v1/projects", big).wantError(t, 400, ferry.EINVALID, "BODY_TOO_LARGE", "")
+	e.call(e.owner, "POST", "/api/v1/projects", big).wantError(t, 413, ferry.ETOOLARGE, "BODY_TOO_LARGE", "")
 	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/projects", strings.NewReader("name=x"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(e.owner.pub, e.owner.priv)
@@ -925,6 +925,9 @@ func TestTenantIsolation(t *testing.T) {
 	e.call(e.owner, "GET", "/api/v1/projects/"+otherProj.ID+"/migrations", nil).wantError(t, 404, ferry.ENOTFOUND, "GROUP_NOT_FOUND", "")
 	e.call(e.owner, "GET", "/api/v1/orgs/"+other.ID+"/api-keys", nil).wantError(t, 404, ferry.ENOTFOUND, "ORG_NOT_FOUND", "")
 	e.call(e.owner, "GET", "/api/v1/projects?orgId="+other.ID, nil).wantError(t, 404, ferry.ENOTFOUND, "ORG_NOT_FOUND", "")
+	// Creating a key in another organization does not reveal it exists.
+	e.call(e.owner, "POST", "/api/v1/orgs/"+other.ID+"/api-keys", map[string]any{"role": "ORG_OWNER"}).wantError(t, 404, ferry.ENOTFOUND, "ORG_NOT_FOUND", "")
+	e.call(e.owner, "POST", "/api/v1/orgs/"+ferry.NewID()+"/api-keys", map[string]any{"role": "ORG_OWNER"}).wantError(t, 404, ferry.ENOTFOUND, "ORG_NOT_FOUND", "")
 	r := e.call(e.owner, "GET", "/api/v1/projects", nil).want(t, 200)
 	if it := items(t, r); len(it) != 1 || asObj(t, it[0])["id"] != e.proj.ID {
 		t.Errorf("projects %s", r.raw)

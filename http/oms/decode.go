@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // Endpoint types the OMS dialect accepts: all speak the MySQL protocol and
@@ -86,7 +87,7 @@ type tableIn struct {
 // many).
 func decodeBytes(body []byte, v any) error {
 	if len(body) > MaxBodyBytes {
-		return &ferry.Error{Code: ferry.EINVALID, Reason: "BODY_TOO_LARGE", Message: fmt.Sprintf("the request body exceeds %d bytes", MaxBodyBytes)}
+		return httpauth.TooLarge(MaxBodyBytes)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &ferry.Error{Code: ferry.EINVALID, Reason: "EMPTY_BODY", Message: "a JSON request body is required"}

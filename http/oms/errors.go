@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // codeMethodNotAllowed is a dialect-local error code for a path served for
@@ -24,6 +25,8 @@ const (
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	CodeTooManyRequests  = "TOO_MANY_REQUESTS"
 	CodeNotImplemented   = "NOT_IMPLEMENTED"
+	CodePayloadTooLarge  = "PAYLOAD_TOO_LARGE"
+	CodeClientClosed     = "CLIENT_CLOSED_REQUEST"
 	// CodeInnerError is OMS's own code for a system error (Alibaba Cloud's
 	// OMS OpenAPI documents INNER_ERROR as its legacy code).
 	CodeInnerError = "INNER_ERROR"
@@ -49,6 +52,10 @@ func StatusOf(code string) (int, string) {
 		return http.StatusTooManyRequests, CodeTooManyRequests
 	case ferry.ENOTIMPLEMENTED:
 		return http.StatusNotImplemented, CodeNotImplemented
+	case ferry.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge, CodePayloadTooLarge
+	case ferry.ECANCELED:
+		return httpauth.StatusClientClosedRequest, CodeClientClosed
 	}
 	return http.StatusInternalServerError, CodeInnerError
 }
@@ -90,8 +97,11 @@ func (h *handler) writeSuccess(w http.ResponseWriter, c *call, data any, pg *pag
 }
 
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, c *call, err error) {
+	err = httpauth.ClientGone(r, err)
 	fe := ferry.AsError(err)
-	if fe == nil || fe.Code == ferry.EINTERNAL {
+	if fe != nil && fe.Code == ferry.ECANCELED {
+		h.logger.Debug("request canceled by the client", "method", r.Method, "path", r.URL.Path, "requestId", c.requestID)
+	} else if fe == nil || fe.Code == ferry.EINTERNAL {
 		h.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "requestId", c.requestID, "err", err)
 		fe = &ferry.Error{Code: ferry.EINTERNAL, Message: "Internal error.", Advice: "retry later; report request id " + c.requestID + " if it persists"}
 	}

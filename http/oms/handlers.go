@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
 // tenant returns the ferry project an OMS request acts on: the query
@@ -71,7 +72,7 @@ func (h *handler) create(ctx context.Context, r *http.Request) (any, *page, erro
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, nil, &ferry.Error{Code: ferry.EINVALID, Reason: "BODY_UNREADABLE", Message: "the request body could not be read"}
+		return nil, nil, httpauth.BodyError(err, MaxBodyBytes)
 	}
 	req, m, err := parseCreate(body, "")
 	if err != nil {

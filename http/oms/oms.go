@@ -75,6 +75,7 @@ type handler struct {
 	auth   *httpauth.Authenticator
 	logger *slog.Logger
 	mux    *http.ServeMux
+	routes []string
 }
 
 // call is one request in flight.
@@ -117,10 +118,19 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// Routes returns the ServeMux pattern of every route.
+func (h *handler) Routes() []string { return append([]string(nil), h.routes...) }
+
+// Handler returns the route pattern r matches (a prefix pattern for paths
+// no route serves), for metrics labels.
+func (h *handler) Handler(r *http.Request) (http.Handler, string) { return h.mux.Handler(r) }
+
 func (h *handler) route(pattern string, fn op) {
+	h.routes = append(h.routes, pattern)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c := h.begin(w)
 		defer h.recoverPanic(w, r, c)
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		p, err := h.auth.Check(w, r)
 		if err != nil {
 			scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
