@@ -96,6 +96,15 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 	h.route("GET /v2/{project_id}/migration-task/{task_id}", h.show)
 	h.route("POST /v2/{project_id}/migration-task/{task_id}/stop", h.stop)
 	h.route("GET /v2/{project_id}/migration-task/{task_id}/stats", h.stats)
+	h.route("POST /v2/{project_id}/migration/instance", h.createOnline)
+	h.route("POST /v2/{project_id}/migration/{task_id}/task", h.setOnline)
+	h.route("POST /v2/{project_id}/migration-task/batch-stop", h.batchStop)
+	h.route("POST /v2/{project_id}/migration-tasks/batch-restart", h.batchRestart)
+	h.route("PUT /v2/{project_id}/migration-task/{task_id}", h.update)
+	h.route("POST /v2/{project_id}/migration-task/{task_id}/exchange-ip", h.exchangeIP)
+	h.route("POST /v2/{project_id}/migration-task/{task_id}/rollback-ip", h.rollbackIP)
+	h.route("POST /v2/{project_id}/migration-task/{task_id}/sync-stop", h.syncStop)
+	h.route("GET /v2/{project_id}/migration-task/{task_id}/logs", h.logs)
 	h.mux.HandleFunc(PrefixV2, h.unmatched)
 	h.mux.HandleFunc(PrefixAuth, h.unmatched)
 	return h
@@ -120,6 +129,10 @@ func (h *handler) route(pattern string, fn op) {
 		status, body, err := fn(ferry.WithPrincipal(r.Context(), p), r)
 		if err != nil {
 			h.writeError(w, r, err)
+			return
+		}
+		if status == http.StatusNoContent {
+			w.WriteHeader(status)
 			return
 		}
 		writeJSON(w, status, body)
@@ -215,6 +228,13 @@ type errorBody struct {
 }
 
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := h.errBody(r, err)
+	writeJSON(w, status, body)
+}
+
+// errBody maps err to its status and DCS error body (internal errors are
+// logged and answered without detail).
+func (h *handler) errBody(r *http.Request, err error) (int, errorBody) {
 	fe := ferry.AsError(err)
 	if fe == nil || fe.Code == ferry.EINTERNAL {
 		h.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -230,7 +250,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		ext := truncate(fe.Advice, 1024)
 		body.ErrorExtMsg = &ext
 	}
-	writeJSON(w, status, body)
+	return status, body
 }
 
 // truncate bounds s to n bytes (the seed's "Maximum: 1024") without
