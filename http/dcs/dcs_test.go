@@ -2,8 +2,8 @@ package dcs
 
 import (
 	"context"
-	"reflect"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"

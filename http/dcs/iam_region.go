@@ -42,5 +42,5 @@ func (h *handler) projectByNameOrRegion(ctx context.Context, p *ferry.Principal,
 	}
 	return nil, &ferry.Error{Code: ferry.EINVALID, Field: "auth.scope.project.name", Reason: "AMBIGUOUS_REGION_SCOPE",
 		Message: fmt.Sprintf("%q names no ferry project, and as a region scope it is ambiguous: the key's organization has %d projects", name, total),
-		Advice: "scope the token by project id (auth.scope.project.id) or by the ferry project's name"}
+		Advice:  "scope the token by project id (auth.scope.project.id) or by the ferry project's name"}
 }
