@@ -209,8 +209,9 @@ var StopWaitPoll = 100 * time.Millisecond
 
 // StopMigrationAndWait pauses a job and returns once its agent has stopped
 // the data path and given the job back (or its lease ran out), so nothing
-// more is written to the target when it returns. It gives up when ctx ends
-// (the job stays paused; its agent still stops it).
+// more is written to the target when it returns. When ctx ends first it
+// answers ECONFLICT STOP_PENDING (the job stays paused; its agent still
+// stops it).
 func (s *Service) StopMigrationAndWait(ctx context.Context, projectID, id string) (*Migration, error) {
 	m, err := s.PauseMigration(ctx, projectID, id)
 	if err != nil {
@@ -229,12 +230,20 @@ func (s *Service) StopMigrationAndWait(ctx context.Context, projectID, id string
 		if m.Lease == nil || !m.Lease.ExpiresAt.After(s.now()) {
 			return m, nil
 		}
+		agentID := m.Lease.AgentID
+		pending := func() error {
+			return &Error{Code: ECONFLICT, Reason: "STOP_PENDING", Message: fmt.Sprintf("migration %s is paused but its agent %s has not stopped yet (%v)", id, agentID, ctx.Err()),
+				Advice: "the agent stops it shortly; look at the migration again"}
+		}
 		select {
 		case <-ctx.Done():
-			return nil, &Error{Code: EINTERNAL, Message: fmt.Sprintf("migration %s is paused but its agent %s has not stopped yet: %v", id, m.Lease.AgentID, ctx.Err())}
+			return nil, pending()
 		case <-t.C:
 		}
 		if m, err = s.getMigration(ctx, projectID, id); err != nil {
+			if ctx.Err() != nil {
+				return nil, pending()
+			}
 			return nil, err
 		}
 	}
