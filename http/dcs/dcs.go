@@ -14,6 +14,19 @@
 //	GET    /v2/{project_id}/migration-task/{task_id}       the seed: 200                             ShowMigrationTask
 //	POST   /v2/{project_id}/migration-task/{task_id}/stop  stop: 200 with the task                   StopMigrationTask
 //	GET    /v2/{project_id}/migration-task/{task_id}/stats progress: 200                             ShowMigrationTaskStats
+//	POST   /v2/{project_id}/migration/instance             online task, no endpoints yet: 200 {instance_id}  CreateOnlineMigrationTask
+//	POST   /v2/{project_id}/migration/{task_id}/task       configure and start it: 200 {id, name, status}  SetOnlineMigrationTask
+//	POST   /v2/{project_id}/migration-task/batch-stop      stop each: 200 {migration_tasks: results}  BatchStopMigrationTasks
+//	POST   /v2/{project_id}/migration-tasks/batch-restart  restart each: 200 {migration_tasks: results}  BatchRestartOnlineMigrationTasks
+//	PUT    /v2/{project_id}/migration-task/{task_id}       resume_mode: 204                          UpdateMigrationTask
+//	POST   /v2/{project_id}/migration-task/{task_id}/exchange-ip  ferry's cutover: 204               ExchangeInstanceIp
+//	POST   /v2/{project_id}/migration-task/{task_id}/rollback-ip  needs reverse sync: 501 for Redis  RollbackExchangeInstanceIp
+//	POST   /v2/{project_id}/migration-task/{task_id}/sync-stop    stop and wait for the agent: 204   StopMigrationTaskSync
+//	GET    /v2/{project_id}/migration-task/{task_id}/logs  the task's history: 200 {log_num, migration_logs}  ListMigrationTaskLogs
+//
+// These are the 15 migration calls of the Huawei Go SDK's DCS v2 client
+// (huaweicloud-sdk-go-v3 services/dcs/v2, 137 calls in all), with its
+// paths and models.
 //
 // project_id is the ferry project id (24 hex digits); a malformed one is 400
 // DCS.4002. task_id is the ferry migration id. Only Redis jobs are DCS
@@ -21,9 +34,12 @@
 //
 // # Authentication
 //
-// X-Auth-Token carries a token issued by POST /v3/auth/tokens (user name =
-// the API key's public key, password = its private key); Basic, Digest and
-// Bearer credentials (package httpauth) are accepted too.
+// The SDK's AK/SK signature (Authorization: SDK-HMAC-SHA256 ..., AK = the
+// API key's public key, SK = its private key; httpauth/sdkhmac.go), or
+// X-Auth-Token carrying a token issued by POST /v3/auth/tokens (user name =
+// the public key, password = the private key; the scope by project id,
+// name or region name); Basic, Digest and Bearer credentials (package
+// httpauth) are accepted too.
 //
 // # Errors
 //
