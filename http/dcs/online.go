@@ -270,6 +270,9 @@ func (h *handler) exchangeIP(ctx context.Context, r *http.Request) (int, any, er
 	if err != nil {
 		return 0, nil, err
 	}
+	if m.Draft() {
+		return 0, nil, &ferry.Error{Code: ferry.ECONFLICT, Reason: "NOT_CONFIGURED", Message: fmt.Sprintf("The migration task %s is not configured yet (POST /v2/{project_id}/migration/{task_id}/task).", m.ID)}
+	}
 	if !m.Modes.Incremental {
 		return 0, nil, &ferry.Error{Code: ferry.ECONFLICT, Reason: "CUTOVER_NOT_ALLOWED", Message: fmt.Sprintf("The migration task %s is a full_amount_migration: only an incremental_migration exchanges IPs.", m.ID)}
 	}

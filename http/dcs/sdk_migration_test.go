@@ -156,6 +156,13 @@ func TestSDKRedisMigrationExchangeIP(t *testing.T) {
 	if m, err := e.store.GetMigration(context.Background(), id); err != nil || !m.Draft() || m.Lease != nil {
 		t.Fatalf("draft: %+v %v", m, err)
 	}
+	if dr, err := c.ShowMigrationTask(&dcsmodel.ShowMigrationTaskRequest{TaskId: id}); err != nil || dr.Status == nil || dr.Status.Value() != "RUNNING" ||
+		val(dr.TaskName) != "live-move" || val(dr.TenantSubnetId) != "subnet-1" || dr.SourceInstance != nil || dr.TargetInstance != nil {
+		t.Fatalf("show draft: %+v %v", dr, err)
+	}
+	// exchange-ip before the task is configured: a DCS state error.
+	_, err = c.ExchangeInstanceIp(&dcsmodel.ExchangeInstanceIpRequest{TaskId: id})
+	sdkError(t, err, 400, CodeStateConflict, "is not configured yet")
 	set, err := c.SetOnlineMigrationTask(&dcsmodel.SetOnlineMigrationTaskRequest{TaskId: id, Body: &dcsmodel.SetOnlineMigrationTaskBody{
 		MigrationMethod:  dcsmodel.GetSetOnlineMigrationTaskBodyMigrationMethodEnum().INCREMENTAL_MIGRATION,
 		ResumeMode:       dcsmodel.GetSetOnlineMigrationTaskBodyResumeModeEnum().AUTO,

@@ -91,7 +91,12 @@ func migrationType(m *ferry.Migration) string {
 	return typeOnline
 }
 
+// migrationMethod is "" for a task not configured yet (an online task made
+// by CreateOnlineMigrationTask).
 func migrationMethod(m *ferry.Migration) string {
+	if m.Draft() {
+		return ""
+	}
 	if m.Modes.Incremental {
 		return methodIncr
 	}
