@@ -2,6 +2,8 @@ package dcs
 
 import (
 	"bytes"
+	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/signer"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
+
+	"github.com/ferrymigrate/ferry"
 )
 
 // signedReq is a request signed by the SDK's own signer (core/auth/signer),
@@ -162,4 +166,26 @@ func TestSDKSignatureRefusals(t *testing.T) {
 	s = e.sign("GET", list, q, "", nil, e.pub, e.priv)
 	s.header.Set("Authorization", "SDK-HMAC-SHA256 Access="+e.pub+", SignedHeaders=x-sdk-date, Signature=xyz")
 	e.expect401("malformed Authorization", s, "Signature must be 64 hex digits")
+
+	// A key from before AK/SK signing (no signing state) is told to be
+	// replaced; its other credentials still work.
+	k, priv, err := e.svc.CreateAPIKey(e.ctx, e.proj.OrgID, e.proj.ID, ferry.RoleGroupOwner, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE api_keys SET signing_state = '' WHERE id = ?`, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.expect401("key without signing state", e.sign("GET", list, q, "", nil, k.PublicKey, priv), "create a new API key")
+	s = e.sign("GET", list, q, "", nil, k.PublicKey, priv)
+	s.header.Del("Authorization")
+	s.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(k.PublicKey+":"+priv)))
+	if status, body := e.send(s); status != 200 {
+		t.Fatalf("basic with the old key: %d %v", status, body)
+	}
 }

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) { testharness.Main(m) }
 // an httptest server, and a group-owner key of one project.
 type sdkEnv struct {
 	t        *testing.T
+	dbPath   string
 	store    *sqlite.DB
 	svc      *ferry.Service
 	srv      *httptest.Server
@@ -54,7 +55,8 @@ type sdkEnv struct {
 func newSDKEnv(t *testing.T) *sdkEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ferry.db"))
+	dbPath := filepath.Join(t.TempDir(), "ferry.db")
+	db, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func newSDKEnv(t *testing.T) *sdkEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &sdkEnv{t: t, store: db, svc: svc, proj: proj, pub: k.PublicKey, priv: priv, ctx: sys, lastCall: map[string]time.Time{}}
+	e := &sdkEnv{t: t, dbPath: dbPath, store: db, svc: svc, proj: proj, pub: k.PublicKey, priv: priv, ctx: sys, lastCall: map[string]time.Time{}}
 	e.srv = httptest.NewServer(New(svc, httpauth.New(svc), logger))
 	t.Cleanup(e.srv.Close)
 	a := agent.New(agent.Config{ID: "agent-1", Store: db, Registry: reg, Service: svc, Logger: logger,
