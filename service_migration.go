@@ -15,20 +15,8 @@ func (s *Service) CreateMigration(ctx context.Context, m *Migration, start bool)
 	if _, err := s.Authorize(ctx, m.ProjectID, AccessWrite); err != nil {
 		return err
 	}
-	for _, side := range []struct {
-		field string
-		e     *Endpoint
-	}{{"source", &m.Source}, {"target", &m.Target}} {
-		if side.e.Name != "" && len(side.e.Addrs) == 0 {
-			reg, err := s.GetEndpoint(ctx, m.ProjectID, side.e.Name)
-			if err != nil {
-				if ErrorCode(err) == ENOTFOUND {
-					return &Error{Code: EINVALID, Field: side.field + ".clusterName", Reason: "CLUSTER_NOT_FOUND", Message: fmt.Sprintf("no endpoint named %q in project %s", side.e.Name, m.ProjectID)}
-				}
-				return err
-			}
-			*side.e = overlayEndpoint(*reg, *side.e)
-		}
+	if err := s.resolveEndpoints(ctx, m); err != nil {
+		return err
 	}
 	if m.Engine == "" {
 		m.Engine = m.Target.Kind
@@ -159,6 +147,9 @@ func (s *Service) StartMigration(ctx context.Context, projectID, id string) (*Mi
 	return s.updateMigration(ctx, projectID, id, func(m *Migration, now time.Time) error {
 		if m.State != StateCreated && m.State != StateFailed {
 			return &Error{Code: ECONFLICT, Reason: "ILLEGAL_STATE_TRANSITION", Message: fmt.Sprintf("migration %s is %s; only a created or failed migration can be started", m.ID, m.State)}
+		}
+		if m.Draft() {
+			return &Error{Code: ECONFLICT, Reason: "NOT_CONFIGURED", Message: fmt.Sprintf("migration %s is a draft without endpoints; configure it first", m.ID)}
 		}
 		if m.State == StateFailed {
 			// A retry resumes the failed step from its checkpoint.

@@ -96,8 +96,11 @@ type APIKey struct {
 	SecretHash string `json:"-"`
 	// DigestHA1 is hex(md5(public:realm:private)), what HTTP Digest needs
 	// to check a response without knowing the private key.
-	DigestHA1 string    `json:"-"`
-	CreatedAt time.Time `json:"createdAt"`
+	DigestHA1 string `json:"-"`
+	// SigningState is what AK/SK (SDK-HMAC-SHA256) signing checks against:
+	// the key's HMAC-SHA256 states (see HMACSigningState), not the key.
+	SigningState string    `json:"-"`
+	CreatedAt    time.Time `json:"createdAt"`
 }
 
 // DigestRealm is the realm of ferry's HTTP Digest authentication.
@@ -108,6 +111,7 @@ func (k *APIKey) SetSecret(private string) {
 	k.SecretHash = HashSecret(private)
 	h := md5.Sum([]byte(k.PublicKey + ":" + DigestRealm + ":" + private))
 	k.DigestHA1 = hex.EncodeToString(h[:])
+	k.SigningState = HMACSigningState(private)
 }
 
 // CheckSecret reports whether private is k's private key.

@@ -75,8 +75,8 @@ func TestConcurrentOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != 1 {
-		t.Fatalf("schema version %d, want 1", v)
+	if v != 2 {
+		t.Fatalf("schema version %d, want 2", v)
 	}
 	// Reopening applies nothing and keeps the data.
 	if err := dbs[1].CreateOrg(t.Context(), &ferry.Organization{Name: "x"}); err != nil {

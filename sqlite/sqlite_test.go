@@ -78,7 +78,7 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(t.Context()); err != nil || v != 1 {
+	if v, err := db.SchemaVersion(t.Context()); err != nil || v != 2 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	got, err := db.GetOrg(t.Context(), o.ID)

@@ -410,8 +410,8 @@ func testAPIKeys(t *testing.T, s ferry.Store) {
 	} {
 		got, err := get()
 		must(t, err)
-		diff(t, name, k, got) // SecretHash and DigestHA1 included
-		if got.SecretHash == "" || got.DigestHA1 == "" || !got.CheckSecret("the-private-key") || got.CheckSecret("wrong") {
+		diff(t, name, k, got) // SecretHash, DigestHA1 and SigningState included
+		if got.SecretHash == "" || got.DigestHA1 == "" || !got.CanSign() || !got.CheckSecret("the-private-key") || got.CheckSecret("wrong") {
 			t.Fatalf("%s: secret hashes did not round-trip: %+v", name, got)
 		}
 	}

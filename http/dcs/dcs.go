@@ -14,6 +14,19 @@
 //	GET    /v2/{project_id}/migration-task/{task_id}       the seed: 200                             ShowMigrationTask
 //	POST   /v2/{project_id}/migration-task/{task_id}/stop  stop: 200 with the task                   StopMigrationTask
 //	GET    /v2/{project_id}/migration-task/{task_id}/stats progress: 200                             ShowMigrationTaskStats
+//	POST   /v2/{project_id}/migration/instance             online task, no endpoints yet: 200 {instance_id}  CreateOnlineMigrationTask
+//	POST   /v2/{project_id}/migration/{task_id}/task       configure and start it: 200 {id, name, status}  SetOnlineMigrationTask
+//	POST   /v2/{project_id}/migration-task/batch-stop      stop each: 200 {migration_tasks: results}  BatchStopMigrationTasks
+//	POST   /v2/{project_id}/migration-tasks/batch-restart  restart each: 200 {migration_tasks: results}  BatchRestartOnlineMigrationTasks
+//	PUT    /v2/{project_id}/migration-task/{task_id}       resume_mode: 204                          UpdateMigrationTask
+//	POST   /v2/{project_id}/migration-task/{task_id}/exchange-ip  ferry's cutover: 204               ExchangeInstanceIp
+//	POST   /v2/{project_id}/migration-task/{task_id}/rollback-ip  needs reverse sync: 501 for Redis  RollbackExchangeInstanceIp
+//	POST   /v2/{project_id}/migration-task/{task_id}/sync-stop    stop and wait for the agent: 204   StopMigrationTaskSync
+//	GET    /v2/{project_id}/migration-task/{task_id}/logs  the task's history: 200 {log_num, migration_logs}  ListMigrationTaskLogs
+//
+// These are the 15 migration calls of the Huawei Go SDK's DCS v2 client
+// (huaweicloud-sdk-go-v3 services/dcs/v2, 137 calls in all), with its
+// paths and models.
 //
 // project_id is the ferry project id (24 hex digits); a malformed one is 400
 // DCS.4002. task_id is the ferry migration id. Only Redis jobs are DCS
@@ -21,9 +34,12 @@
 //
 // # Authentication
 //
-// X-Auth-Token carries a token issued by POST /v3/auth/tokens (user name =
-// the API key's public key, password = its private key); Basic, Digest and
-// Bearer credentials (package httpauth) are accepted too.
+// The SDK's AK/SK signature (Authorization: SDK-HMAC-SHA256 ..., AK = the
+// API key's public key, SK = its private key; httpauth/sdkhmac.go), or
+// X-Auth-Token carrying a token issued by POST /v3/auth/tokens (user name =
+// the public key, password = the private key; the scope by project id,
+// name or region name); Basic, Digest and Bearer credentials (package
+// httpauth) are accepted too.
 //
 // # Errors
 //
@@ -99,6 +115,15 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 	h.route("GET /v2/{project_id}/migration-task/{task_id}", h.show)
 	h.route("POST /v2/{project_id}/migration-task/{task_id}/stop", h.stop)
 	h.route("GET /v2/{project_id}/migration-task/{task_id}/stats", h.stats)
+	h.route("POST /v2/{project_id}/migration/instance", h.createOnline)
+	h.route("POST /v2/{project_id}/migration/{task_id}/task", h.setOnline)
+	h.route("POST /v2/{project_id}/migration-task/batch-stop", h.batchStop)
+	h.route("POST /v2/{project_id}/migration-tasks/batch-restart", h.batchRestart)
+	h.route("PUT /v2/{project_id}/migration-task/{task_id}", h.update)
+	h.route("POST /v2/{project_id}/migration-task/{task_id}/exchange-ip", h.exchangeIP)
+	h.route("POST /v2/{project_id}/migration-task/{task_id}/rollback-ip", h.rollbackIP)
+	h.route("POST /v2/{project_id}/migration-task/{task_id}/sync-stop", h.syncStop)
+	h.route("GET /v2/{project_id}/migration-task/{task_id}/logs", h.logs)
 	h.mux.HandleFunc(PrefixV2, h.unmatched)
 	h.mux.HandleFunc(PrefixAuth, h.unmatched)
 	return h
@@ -132,6 +157,10 @@ func (h *handler) route(pattern string, fn op) {
 		status, body, err := fn(ferry.WithPrincipal(r.Context(), p), r)
 		if err != nil {
 			h.writeError(w, r, err)
+			return
+		}
+		if status == http.StatusNoContent {
+			w.WriteHeader(status)
 			return
 		}
 		writeJSON(w, status, body)
@@ -233,6 +262,13 @@ type errorBody struct {
 }
 
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := h.errBody(r, err)
+	writeJSON(w, status, body)
+}
+
+// errBody maps err to its status and DCS error body (internal errors are
+// logged and answered without detail).
+func (h *handler) errBody(r *http.Request, err error) (int, errorBody) {
 	err = httpauth.ClientGone(r, err)
 	fe := ferry.AsError(err)
 	if fe != nil && fe.Code == ferry.ECANCELED {
@@ -251,7 +287,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		ext := truncate(fe.Advice, 1024)
 		body.ErrorExtMsg = &ext
 	}
-	writeJSON(w, status, body)
+	return status, body
 }
 
 // truncate bounds s to n bytes (the seed's "Maximum: 1024") without

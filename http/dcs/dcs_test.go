@@ -3,10 +3,13 @@ package dcs
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	dcsmodel "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/dcs/v2/model"
 
 	"github.com/ferrymigrate/ferry"
 )
@@ -183,7 +186,7 @@ func TestShowEverySeedFieldWithoutPasswords(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", k, b[k], v)
 		}
 	}
-	if f, ok := b["supported_features"].([]any); !ok || len(f) != 0 {
+	if f, ok := b["supported_features"].([]any); !ok || len(f) != 1 || f[0] != "exchange_ip" {
 		t.Errorf("supported_features: %#v", b["supported_features"])
 	}
 	for _, k := range []string{"created_at", "updated_at"} {
@@ -330,8 +333,12 @@ func TestListPagesAndFilters(t *testing.T) {
 		t.Fatalf("page: %s", r.raw)
 	}
 	item := items[0].(map[string]any)
-	assertKeys(t, item, "task_id", "task_name", "status", "migration_type", "migration_method", "ecs_tenant_private_ip", "data_source",
-		"source_instance_name", "source_instance_id", "target_instance_addrs", "target_instance_name", "target_instance_id", "created_at")
+	// Every field of the SDK's MigrationTaskList, and no other.
+	assertKeys(t, item, jsonTags(reflect.TypeOf(dcsmodel.MigrationTaskList{}))...)
+	if item["description"] != "cache move" || item["resume_mode"] != "manual" || item["version"] != ferry.Version || item["error_message"] != "" ||
+		item["released_at"] != nil || item["source_instance_status"] != "RUNNING" || item["target_instance_status"] != "RUNNING" {
+		t.Fatalf("item: %s", r.raw)
+	}
 	if item["task_id"] != ids[1] || item["task_name"] != "beta" || item["status"] != "FULLMIGRATING" || item["data_source"] != "192.168.1.2:6379" ||
 		item["source_instance_name"] != "dcs-test" || item["source_instance_id"] != "86157b69-src" || item["target_instance_addrs"] != "192.168.1.3:6379,192.168.1.4:6379" ||
 		item["target_instance_id"] != "86157b69-dst" || item["migration_method"] != "full_amount_migration" {
@@ -450,9 +457,9 @@ func TestErrorsAndTenancy(t *testing.T) {
 	assertError(t, e.do("POST", "/v2/"+e.projA.ID+"/migration-task", ro, onlineBody("full_amount_migration")), 403, CodeForbidden, "cannot do this", nil)
 	assertError(t, e.do("GET", show(e.projA.ID, "0123456789abcdef01234567"), a, nil), 404, CodeNotFound, "The migration task 0123456789abcdef01234567 does not exist.", nil)
 	assertError(t, e.do("GET", "/v2/"+e.projA.ID+"/instances", a, nil), 404, CodeNoSuchAPI, "API not found: GET /v2/", nil)
-	r = e.do("PUT", show(e.projA.ID, id), a, nil)
-	assertError(t, r, 405, CodeMethodNotAllowed, "PUT is not allowed", nil)
-	if r.header.Get("Allow") != "GET" {
+	r = e.do("PATCH", show(e.projA.ID, id), a, nil)
+	assertError(t, r, 405, CodeMethodNotAllowed, "PATCH is not allowed", nil)
+	if r.header.Get("Allow") != "GET, PUT" {
 		t.Fatalf("Allow %q", r.header.Get("Allow"))
 	}
 	e.assertNoSecret(srcPassword)
@@ -553,4 +560,16 @@ func TestStatusOfEveryErrorCode(t *testing.T) {
 	if got := truncate("a"+strings.Repeat("é", 600), 1024); len(got) != 1023 {
 		t.Fatalf("truncate mid-rune: %d", len(got))
 	}
+}
+
+// jsonTags returns the JSON names of a struct type's fields.
+func jsonTags(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }

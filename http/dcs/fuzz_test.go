@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ferrymigrate/ferry"
@@ -87,6 +88,31 @@ func FuzzDecodeToken(f *testing.F) {
 		}
 		if req.Auth.Identity.Password.User.Name == "" || req.Auth.Identity.Password.User.Password == "" {
 			t.Fatalf("accepted a token body without credentials: %s", body)
+		}
+	})
+}
+
+// FuzzDecodeBatch: the batch stop/restart decoder never panics and either
+// returns 1..100 non-empty ids or fails with DCS's 400 body.
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add([]byte(`{"migration_tasks":["0123456789abcdef01234567"]}`))
+	f.Add([]byte(`{"migration_tasks":[]}`))
+	f.Add([]byte(`{"migration_tasks":[""," "]}`))
+	f.Add([]byte(`{"migration_tasks":"x"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ids, err := parseBatch(body)
+		if err != nil {
+			assertDCSError(t, err)
+			return
+		}
+		if len(ids) == 0 || len(ids) > 100 {
+			t.Fatalf("ids %v", ids)
+		}
+		for _, id := range ids {
+			if strings.TrimSpace(id) == "" {
+				t.Fatalf("empty id accepted: %q", ids)
+			}
 		}
 	})
 }

@@ -13,7 +13,8 @@ import (
 // tokenRequest is Huawei IAM's "obtain a user token by password" body:
 // user name = an API key's public key, password = its private key. The
 // domain is accepted and ignored (a ferry key belongs to one organization);
-// a scope project, when given, must be one the key can read.
+// a scope project, when given (by id, by name, or by region name: see
+// iam_region.go), must be one the key can read.
 type tokenRequest struct {
 	Auth struct {
 		Identity struct {
@@ -129,7 +130,7 @@ func (h *handler) tokens(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case req.Auth.Scope.Project.Name != "":
-		if proj, err = h.svc.GetProjectByName(pctx, req.Auth.Scope.Project.Name); err != nil {
+		if proj, err = h.projectByNameOrRegion(pctx, p, req.Auth.Scope.Project.Name); err != nil {
 			h.writeError(w, r, err)
 			return
 		}

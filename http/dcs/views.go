@@ -91,7 +91,12 @@ func migrationType(m *ferry.Migration) string {
 	return typeOnline
 }
 
+// migrationMethod is "" for a task not configured yet (an online task made
+// by CreateOnlineMigrationTask).
 func migrationMethod(m *ferry.Migration) string {
+	if m.Draft() {
+		return ""
+	}
 	if m.Modes.Incremental {
 		return methodIncr
 	}
@@ -184,10 +189,10 @@ type taskView struct {
 
 // taskOf maps a job to the seed's task. ecs_tenant_private_ip is what the
 // job's label holds (ferry's agents are not ECS instances: "" unless set);
-// version is ferry's version; supported_features is empty (ferry's task has
-// no optional DCS features such as IP exchange); bandwidth_limit_mb is ""
-// when unlimited; task_status equals status (ferry never switches IPs, so
-// never EXCHANGING).
+// version is ferry's version; supported_features see supportedFeatures;
+// bandwidth_limit_mb is "" when unlimited; task_status equals status
+// (ferry's exchange-ip is its cutover and swaps no addresses, so never
+// EXCHANGING).
 func taskOf(m *ferry.Migration) taskView {
 	v := taskView{
 		TaskID:                m.ID,
@@ -206,7 +211,7 @@ func taskOf(m *ferry.Migration) taskView {
 		ReleasedAt:            dcsTime(m.ReleasedAt),
 		Version:               ferry.Version,
 		ResumeMode:            string(m.Options.ResumeMode),
-		SupportedFeatures:     []string{},
+		SupportedFeatures:     supportedFeatures(m),
 		TenantVpcID:           m.Labels[labelVpcID],
 		TenantSubnetID:        m.Labels[labelSubnetID],
 		TenantSecurityGroupID: m.Labels[labelSecurityGroupID],
@@ -233,10 +238,28 @@ type listItem struct {
 	TargetInstanceName  string  `json:"target_instance_name"`
 	TargetInstanceID    string  `json:"target_instance_id"`
 	CreatedAt           *string `json:"created_at"`
+	// The SDK model's later fields.
+	Description            string   `json:"description"`
+	SourceInstanceStatus   string   `json:"source_instance_status"`
+	TargetInstanceStatus   string   `json:"target_instance_status"`
+	SourceInstanceSubnetID string   `json:"source_instance_subnet_id"`
+	TargetInstanceSubnetID string   `json:"target_instance_subnet_id"`
+	SourceInstanceSpecCode string   `json:"source_instance_spec_code"`
+	TargetInstanceSpecCode string   `json:"target_instance_spec_code"`
+	ErrorMessage           string   `json:"error_message"`
+	ReleasedAt             *string  `json:"released_at"`
+	Version                string   `json:"version"`
+	ResumeMode             string   `json:"resume_mode"`
+	SupportedFeatures      []string `json:"supported_features"`
 }
 
 // listItemOf maps a job to a list item; data_source is the source's
 // host:port list, or the bucket name (or backup id) of a backup import.
+// The instance statuses are the instances' task_status (RUNNING while the
+// data path runs); subnet ids are the task's tenant subnet (ferry's
+// instances have none of their own) and spec codes "" (ferry knows no DCS
+// flavours); error_message is the job's failure reason ("" unless it
+// failed).
 func listItemOf(m *ferry.Migration) listItem {
 	v := listItem{
 		TaskID:              m.ID,
@@ -252,6 +275,21 @@ func listItemOf(m *ferry.Migration) listItem {
 		TargetInstanceName:  m.Labels[labelTargetName],
 		TargetInstanceID:    m.Labels[labelTargetID],
 		CreatedAt:           dcsTime(&m.CreatedAt),
+
+		Description:            m.Description,
+		SourceInstanceSubnetID: m.Labels[labelSubnetID],
+		TargetInstanceSubnetID: m.Labels[labelSubnetID],
+		ErrorMessage:           failureReason(m),
+		ReleasedAt:             dcsTime(m.ReleasedAt),
+		Version:                ferry.Version,
+		ResumeMode:             string(m.Options.ResumeMode),
+		SupportedFeatures:      supportedFeatures(m),
+	}
+	if len(m.Source.Addrs) > 0 || m.Source.Name != "" {
+		v.SourceInstanceStatus = instanceStatus(m)
+	}
+	if len(m.Target.Addrs) > 0 || m.Target.Name != "" {
+		v.TargetInstanceStatus = instanceStatus(m)
 	}
 	if m.Options.Extra[extraMode] == modeBackup {
 		v.DataSource = m.Options.Extra[extraBucket]
@@ -330,4 +368,31 @@ func clamp(p float64) float64 {
 		return 100
 	}
 	return p
+}
+
+// failureReason is a failed job's reason: its error, else the failed
+// step's message.
+func failureReason(m *ferry.Migration) string {
+	if m.State != ferry.StateFailed {
+		return ""
+	}
+	if m.Error != "" {
+		return m.Error
+	}
+	for _, st := range m.Steps {
+		if st.State == ferry.StepFailed && st.Message != "" {
+			return string(st.Name) + ": " + st.Message
+		}
+	}
+	return "the migration failed"
+}
+
+// supportedFeatures names the optional DCS operations the task supports in
+// ferry: "exchange_ip" (ferry's cutover) for an incremental migration. It
+// never lists "rollback_ip": the Redis engine has no reverse sync.
+func supportedFeatures(m *ferry.Migration) []string {
+	if m.Modes.Incremental {
+		return []string{"exchange_ip"}
+	}
+	return []string{}
 }

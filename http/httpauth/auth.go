@@ -65,6 +65,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (*ferry.Principal, error) 
 		return a.Service.AuthenticateKey(ctx, pub, priv)
 	case "digest":
 		return a.digest(ctx, r, rest)
+	case "sdk-hmac-sha256": // AK/SK signing (sdkhmac.go)
+		return a.sdkHMAC(r, h)
 	}
 	return nil, &ferry.Error{Code: ferry.EUNAUTHORIZED, Message: fmt.Sprintf("unsupported authorization scheme %q", scheme)}
 }

@@ -94,13 +94,13 @@ var Projects = &Table[ferry.Project]{
 // have columns of their own.
 var APIKeys = &Table[ferry.APIKey]{
 	Name: "api_keys", Kind: "API key",
-	Cols: []string{"id", "org_id", "project_id", "public_key", "secret_hash", "digest_ha1", "created_at", "data"},
+	Cols: []string{"id", "org_id", "project_id", "public_key", "secret_hash", "digest_ha1", "signing_state", "created_at", "data"},
 	Values: func(k *ferry.APIKey) ([]any, error) {
-		return encodeWith(k, k.ID, k.OrgID, k.ProjectID, k.PublicKey, k.SecretHash, k.DigestHA1, Nanos(k.CreatedAt))
+		return encodeWith(k, k.ID, k.OrgID, k.ProjectID, k.PublicKey, k.SecretHash, k.DigestHA1, k.SigningState, Nanos(k.CreatedAt))
 	},
-	Extra: []string{"secret_hash", "digest_ha1"},
+	Extra: []string{"secret_hash", "digest_ha1", "signing_state"},
 	Fill: func(k *ferry.APIKey, extra []string) {
-		k.SecretHash, k.DigestHA1 = extra[0], extra[1]
+		k.SecretHash, k.DigestHA1, k.SigningState = extra[0], extra[1], extra[2]
 	},
 	Dup: func(k *ferry.APIKey, byName bool, cause error) error {
 		if byName {
