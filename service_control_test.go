@@ -230,7 +230,9 @@ func TestStopMigrationAndWait(t *testing.T) {
 	old := ferry.StopWaitPoll
 	ferry.StopWaitPoll = 10 * time.Millisecond
 	defer func() { ferry.StopWaitPoll = old }()
-	lease := func(m *ferry.Migration) { m.Lease = &ferry.Lease{AgentID: "a1", ExpiresAt: time.Now().Add(time.Minute)} }
+	lease := func(m *ferry.Migration) {
+		m.Lease = &ferry.Lease{AgentID: "a1", ExpiresAt: time.Now().Add(time.Minute)}
+	}
 	m := e.job(ferry.KindRedis, ferry.Modes{Full: true}, lease)
 	go func() {
 		time.Sleep(200 * time.Millisecond)

@@ -173,6 +173,12 @@ func (me *matrixEnv) validBodies() map[string]string {
 			`","databaseName":"shop","collectionName":"orders"},"sink":{"type":"DLS","metadataProvider":"AWS","metadataRegion":"US_EAST_1","partitionFields":[]}}`,
 		"POST /v2/{project_id}/migration-task": `{"task_name":"t","migration_type":"online_migration","migration_method":"full_amount_migration",` +
 			`"source_instance":{"addrs":"10.0.0.1:6379"},"target_instance":{"addrs":"10.0.0.2:6379"}}`,
+		"POST /v2/{project_id}/migration/instance": `{"name":"t2","description":"d"}`,
+		"POST /v2/{project_id}/migration/{task_id}/task": `{"migration_method":"full_amount_migration","resume_mode":"auto",` +
+			`"source_instance":{"addrs":"10.0.0.1:6379"},"target_instance":{"addrs":"10.0.0.2:6379"}}`,
+		"POST /v2/{project_id}/migration-task/batch-stop":                           `{"migration_tasks":["` + me.params["dcs"]["task_id"] + `"]}`,
+		"POST /v2/{project_id}/migration-tasks/batch-restart":                       `{"migration_tasks":["` + me.params["dcs"]["task_id"] + `"]}`,
+		"PUT /v2/{project_id}/migration-task/{task_id}":                             `{"resume_mode":"manual"}`,
 		"DELETE /v2/{project_id}/migration-tasks/delete":                            `{"task_id_list":["` + me.params["dcs"]["task_id"] + `"]}`,
 		"DELETE /v2/{project_id}/migration-tasks":                                   `{"task_id_list":["` + me.params["dcs"]["task_id"] + `"]}`,
 		"POST /api/v1/orgs/{orgId}/api-keys":                                        `{"role":"ORG_OWNER"}`,
