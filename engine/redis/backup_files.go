@@ -360,8 +360,10 @@ func parseManifest(b []byte) (base *manifestEntry, incr []manifestEntry, err err
 		if e.File == "" || !seqSet || e.Type == "" {
 			return nil, nil, fmt.Errorf("line %d: want file, seq and type: %q", i+1, line)
 		}
-		if strings.Contains(e.File, "/") {
-			return nil, nil, fmt.Errorf("line %d: file name %q has a '/'", i+1, e.File)
+		if strings.Contains(e.File, "/") || e.File == "." || e.File == ".." {
+			// A manifest names files of its own directory (Redis writes
+			// bare names); "." and ".." would resolve outside it.
+			return nil, nil, fmt.Errorf("line %d: file name %q is not a name in the manifest's directory", i+1, e.File)
 		}
 		switch e.Type {
 		case "b":
