@@ -100,7 +100,19 @@ func txnKey(entry bson.Raw) string {
 // MongoDB's format (inserts, replacements, $v:1 and $v:2 updates, deletes,
 // 'c' commands with applyOps and transactions, no-ops) and FerretDB's
 // (updates logged as {$v:1, $set: <whole document>}).
+//
+// The entry comes from the source server: it is validated first, so that a
+// malformed document is an error rather than a change carrying it.
 func parseOplog(entry bson.Raw, f *filter, txns txnBuffer) ([]change, error) {
+	if err := entry.Validate(); err != nil {
+		return nil, fmt.Errorf("malformed oplog entry: %w", err)
+	}
+	return parseEntry(entry, f, txns)
+}
+
+// parseEntry is parseOplog of a validated entry (or an operation inside
+// one).
+func parseEntry(entry bson.Raw, f *filter, txns txnBuffer) ([]change, error) {
 	op, _ := entry.Lookup("op").StringValueOK()
 	ns, _ := entry.Lookup("ns").StringValueOK()
 	o, _ := entry.Lookup("o").DocumentOK()
@@ -490,7 +502,7 @@ func parseCommand(entry bson.Raw, db string, o bson.Raw, f *filter, txns txnBuff
 func expand(ops []bson.Raw, f *filter, txns txnBuffer) ([]change, error) {
 	var out []change
 	for _, op := range ops {
-		cs, err := parseOplog(op, f, txns)
+		cs, err := parseEntry(op, f, txns)
 		if err != nil {
 			return nil, err
 		}
