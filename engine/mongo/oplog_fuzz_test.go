@@ -26,6 +26,7 @@ func FuzzParseOplog(f *testing.F) {
 		`{"op":"u","ns":"shop.orders","o":{"$v":2,"diff":{"u":{"qty":3},"i":{"note":"new"},"d":{"old":false},"ssub":{"u":{"deep":true}},"sarr":{"a":true,"u1":"x","s2":{"u":{"k":1}}}}},"o2":{"_id":1}}`,
 		`{"op":"u","ns":"shop.orders","o":{"$v":2,"diff":{"sarr":{"a":true,"l":2}}},"o2":{"_id":1}}`,
 		`{"op":"u","ns":"shop.orders","o":{"$v":2,"diff":{"u":{"a.b":1,"$x":2}}},"o2":{"_id":1}}`,
+		`{"op":"u","ns":"shop.orders","o":{"$v":1,"$set":{}},"o2":{"_id":1}}`, `{"op":"u","ns":"shop.orders","o":{"$v":2,"diff":{}},"o2":{"_id":1}}`,
 		`{"op":"d","ns":"shop.orders","o":{"_id":"k"}}`, `{"op":"d","ns":"shop.orders","o":{}}`, `{"op":"i","ns":"shop","o":{"a":1}}`,
 		`{"op":"n","ns":"","o":{"msg":"periodic noop"}}`,
 		`{"op":"c","ns":"shop.$cmd","o":{"create":"logs","capped":true,"size":4096,"idIndex":{"v":2,"key":{"_id":1},"name":"_id_"}}}`,
