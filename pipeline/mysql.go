@@ -314,26 +314,24 @@ func (r *mysqlReader) mapColumn(c *mysqlColumn) *col {
 		case p <= 9:
 			out.Leaf = parquet.Decimal(s, p, parquet.Int32Type)
 			c.conv = func(b []byte) (parquet.Value, bool) {
-				if n, ok := parseDecimal64(b, s); ok {
-					return parquet.Int32Value(int32(n)), true
-				}
-				u, ok := unscaled(b, s)
-				return parquet.Int32Value(int32(u.Int64())), ok
+				n, ok := unscaledFor(b, p, s)
+				return parquet.Int32Value(int32(n)), ok
 			}
 		case p <= 18:
 			out.Leaf = parquet.Decimal(s, p, parquet.Int64Type)
 			c.conv = func(b []byte) (parquet.Value, bool) {
-				if n, ok := parseDecimal64(b, s); ok {
-					return parquet.Int64Value(n), true
-				}
-				u, ok := unscaled(b, s)
-				return parquet.Int64Value(u.Int64()), ok
+				n, ok := unscaledFor(b, p, s)
+				return parquet.Int64Value(n), ok
 			}
 		case p <= 38:
 			n := decimalBytes(p)
+			lim := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(p)), nil)
 			out.Leaf = parquet.Decimal(s, p, parquet.FixedLenByteArrayType(n))
 			c.conv = func(b []byte) (parquet.Value, bool) {
 				u, ok := unscaled(b, s)
+				if ok && u.CmpAbs(lim) >= 0 {
+					u, ok = new(big.Int), false // more digits than the column holds
+				}
 				return parquet.FixedLenByteArrayValue(twosComplement(u, n)), ok
 			}
 		default:
@@ -399,17 +397,56 @@ func (r *mysqlReader) mapColumn(c *mysqlColumn) *col {
 // unscaled parses a DECIMAL's text into its unscaled integer at scale.
 func unscaled(b []byte, scale int) (*big.Int, bool) {
 	s := string(b)
+	// [+-]digits[.digits], at least one digit: what MySQL prints. Checked
+	// whole, as the fraction past scale is dropped before parsing.
+	digits := strings.TrimLeft(s, "+-")
+	if len(s)-len(digits) > 1 || strings.Count(digits, ".") > 1 || strings.Trim(digits, ".") == "" ||
+		strings.TrimLeft(digits, "0123456789.") != "" {
+		return new(big.Int), false
+	}
 	intPart, frac, _ := strings.Cut(s, ".")
 	if len(frac) < scale {
 		frac += strings.Repeat("0", scale-len(frac))
 	} else {
 		frac = frac[:scale]
 	}
+	if intPart == "-" || intPart == "+" || intPart == "" {
+		intPart += "0"
+	}
 	u, ok := new(big.Int).SetString(intPart+frac, 10)
 	if !ok {
 		return new(big.Int), false
 	}
 	return u, true
+}
+
+// pow10 holds 10^0 .. 10^18.
+var pow10 = func() (t [19]int64) {
+	t[0] = 1
+	for i := 1; i < len(t); i++ {
+		t[i] = t[i-1] * 10
+	}
+	return
+}()
+
+// fitsDecimal reports whether the unscaled value n has at most p digits
+// (p <= 18): what a DECIMAL(p, s) column holds. A value that does not fit
+// is refused rather than wrapped into the Parquet type.
+func fitsDecimal(n int64, p int) bool {
+	return n > -pow10[p] && n < pow10[p]
+}
+
+// unscaledFor parses a DECIMAL(p, s) value's text (p <= 18).
+func unscaledFor(b []byte, p, s int) (int64, bool) {
+	n, ok := parseDecimal64(b, s)
+	if !ok {
+		u, ok := unscaled(b, s)
+		if !ok || !u.IsInt64() {
+			return 0, false
+		}
+		n = u.Int64()
+	}
+	return n, fitsDecimal(n, p)
 }
 
 // decimalBytes is the smallest FIXED_LEN_BYTE_ARRAY that holds precision

@@ -40,7 +40,7 @@ func parseInt(b []byte, bits int) (int64, bool) {
 
 // parseUint parses a base-10 unsigned integer that fits in bits.
 func parseUint(b []byte, bits int) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
+	if len(b) == 0 {
 		return 0, false
 	}
 	var u uint64
@@ -72,7 +72,7 @@ func parseDecimal64(b []byte, scale int) (int64, bool) {
 		b = b[1:]
 	}
 	var u int64
-	digits, frac, dot := 0, 0, false
+	digits, frac, dot, seen := 0, 0, false, false
 	for _, c := range b {
 		if c == '.' {
 			if dot {
@@ -84,6 +84,7 @@ func parseDecimal64(b []byte, scale int) (int64, bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
+		seen = true
 		if dot {
 			if frac == scale {
 				continue // truncated, as unscaled does
@@ -97,6 +98,9 @@ func parseDecimal64(b []byte, scale int) (int64, bool) {
 			return 0, false
 		}
 		u = u*10 + int64(c-'0')
+	}
+	if !seen {
+		return 0, false // "", "-", ".": no digit
 	}
 	for ; frac < scale; frac++ {
 		if digits > 0 {

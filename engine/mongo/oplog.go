@@ -100,7 +100,48 @@ func txnKey(entry bson.Raw) string {
 // MongoDB's format (inserts, replacements, $v:1 and $v:2 updates, deletes,
 // 'c' commands with applyOps and transactions, no-ops) and FerretDB's
 // (updates logged as {$v:1, $set: <whole document>}).
+//
+// The entry comes from the source server: it is validated first, so that a
+// malformed document is an error rather than a change carrying it.
 func parseOplog(entry bson.Raw, f *filter, txns txnBuffer) ([]change, error) {
+	if err := validateDeep(entry, 0); err != nil {
+		return nil, fmt.Errorf("malformed oplog entry: %w", err)
+	}
+	return parseEntry(entry, f, txns)
+}
+
+// maxBSONDepth bounds the nesting validateDeep walks (MongoDB's own limit
+// is 100 levels).
+const maxBSONDepth = 200
+
+// validateDeep checks doc and every document and array inside it
+// (bson.Raw.Validate checks only the framing of nested ones).
+func validateDeep(doc bson.Raw, depth int) error {
+	if depth > maxBSONDepth {
+		return fmt.Errorf("nested deeper than %d levels", maxBSONDepth)
+	}
+	if err := doc.Validate(); err != nil {
+		return err
+	}
+	elems, err := doc.Elements()
+	if err != nil {
+		return err
+	}
+	for _, el := range elems {
+		v := el.Value()
+		switch v.Type {
+		case bson.TypeEmbeddedDocument, bson.TypeArray:
+			if err := validateDeep(bson.Raw(v.Value), depth+1); err != nil {
+				return fmt.Errorf("%s: %w", el.Key(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// parseEntry is parseOplog of a validated entry (or an operation inside
+// one).
+func parseEntry(entry bson.Raw, f *filter, txns txnBuffer) ([]change, error) {
 	op, _ := entry.Lookup("op").StringValueOK()
 	ns, _ := entry.Lookup("ns").StringValueOK()
 	o, _ := entry.Lookup("o").DocumentOK()
@@ -157,7 +198,7 @@ func parseUpdate(db, coll string, id bson.RawValue, o bson.Raw) change {
 	v, _ := o.Lookup("$v").AsInt64OK()
 	if diff, ok := o.Lookup("diff").DocumentOK(); ok && (v == 2 || v == 0) {
 		u := &updateBuilder{}
-		if u.diff("", diff) && u.inserts <= 1 {
+		if u.diff("", diff) && u.inserts <= 1 && len(u.doc()) > 0 {
 			c.kind, c.update = opUpdate, u.doc()
 		} else {
 			c.kind = opFetch
@@ -200,6 +241,12 @@ func parseUpdate(db, coll string, id bson.RawValue, o bson.Raw) change {
 		for _, el := range ue {
 			u.unset = append(u.unset, bson.E{Key: el.Key(), Value: ""})
 		}
+	}
+	if len(u.doc()) == 0 {
+		// Nothing to $set or $unset (an empty $set): an update document
+		// without operators is refused by the target; read the document.
+		c.kind = opFetch
+		return c
 	}
 	c.kind, c.update = opUpdate, u.doc()
 	return c
@@ -490,7 +537,7 @@ func parseCommand(entry bson.Raw, db string, o bson.Raw, f *filter, txns txnBuff
 func expand(ops []bson.Raw, f *filter, txns txnBuffer) ([]change, error) {
 	var out []change
 	for _, op := range ops {
-		cs, err := parseOplog(op, f, txns)
+		cs, err := parseEntry(op, f, txns)
 		if err != nil {
 			return nil, err
 		}

@@ -361,8 +361,10 @@ func parseManifest(b []byte) (base *manifestEntry, incr []manifestEntry, err err
 		if e.File == "" || !seqSet || e.Type == "" {
 			return nil, nil, fmt.Errorf("line %d: want file, seq and type", i+1)
 		}
-		if strings.Contains(e.File, "/") {
-			return nil, nil, fmt.Errorf("line %d: a file name has a '/'", i+1)
+		if strings.Contains(e.File, "/") || e.File == "." || e.File == ".." {
+			// A manifest names files of its own directory (Redis writes
+			// bare names); "." and ".." would resolve outside it.
+			return nil, nil, fmt.Errorf("line %d: a file name is not a bare name of the manifest's directory", i+1)
 		}
 		switch e.Type {
 		case "b":

@@ -135,7 +135,7 @@ var errNotFound = errors.New("no such file")
 
 // cleanName checks a file name given by a job: relative, without "..".
 func cleanName(name string) (string, error) {
-	n := strings.TrimPrefix(strings.TrimSpace(name), "/")
+	n := strings.TrimLeft(strings.TrimSpace(name), "/")
 	n = path.Clean(n)
 	if n == "." || n == "" {
 		return "", fmt.Errorf("empty file name %q", name)

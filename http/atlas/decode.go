@@ -53,7 +53,10 @@ func decodeStrict(body []byte, dst any) error {
 	if _, ok := raw.(map[string]any); !ok {
 		return &ferry.Error{Code: ferry.EINVALID, Reason: "INVALID_JSON", Message: "Received JSON is malformed: the body must be a JSON object."}
 	}
-	if path := unknownAttribute(raw, reflect.TypeOf(dst), ""); path != "" {
+	if path, found := unknownAttribute(raw, reflect.TypeOf(dst), ""); found {
+		if path == "" {
+			path = `""` // the attribute with the empty name
+		}
 		return fieldErr("INVALID_ATTRIBUTE", path, "Invalid attribute %s specified.", path)
 	}
 	if err := json.Unmarshal(body, dst); err != nil {
@@ -69,19 +72,20 @@ func decodeStrict(body []byte, dst any) error {
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
 // unknownAttribute returns the path of the first attribute of v (decoded
-// JSON) that type t has no field for, or "".
-func unknownAttribute(v any, t reflect.Type, prefix string) string {
+// JSON) that type t has no field for, and whether there is one (the path
+// of an attribute named "" at the top level is "").
+func unknownAttribute(v any, t reflect.Type, prefix string) (string, bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		return ""
+		return "", false
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return ""
+			return "", false
 		}
 		fields := jsonFields(t)
 		keys := make([]string, 0, len(m))
@@ -93,34 +97,34 @@ func unknownAttribute(v any, t reflect.Type, prefix string) string {
 			path := join(prefix, k)
 			ft, ok := fields[k]
 			if !ok {
-				return path
+				return path, true
 			}
-			if p := unknownAttribute(m[k], ft, path); p != "" {
-				return p
+			if p, found := unknownAttribute(m[k], ft, path); found {
+				return p, true
 			}
 		}
 	case reflect.Slice, reflect.Array:
 		arr, ok := v.([]any)
 		if !ok {
-			return ""
+			return "", false
 		}
 		for i, e := range arr {
-			if p := unknownAttribute(e, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i)); p != "" {
-				return p
+			if p, found := unknownAttribute(e, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i)); found {
+				return p, true
 			}
 		}
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return ""
+			return "", false
 		}
 		for k, e := range m {
-			if p := unknownAttribute(e, t.Elem(), join(prefix, k)); p != "" {
-				return p
+			if p, found := unknownAttribute(e, t.Elem(), join(prefix, k)); found {
+				return p, true
 			}
 		}
 	}
-	return ""
+	return "", false
 }
 
 func join(prefix, k string) string {

@@ -9,6 +9,8 @@ import (
 const (
 	defaultItemsPerPage = 100
 	maxItemsPerPage     = 500
+	// maxPageNum is the largest pageNum accepted.
+	maxPageNum = 1_000_000
 )
 
 // link is one of Atlas's RFC 5988 links.
@@ -38,8 +40,8 @@ func parsePage(r *http.Request) (page, error) {
 	}
 	if s := q.Get("pageNum"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1_000_000 {
-			return p, fieldErr("INVALID_QUERY_PARAMETER", "pageNum", "must be a positive integer, not %q", s)
+		if err != nil || n < 1 || n > maxPageNum {
+			return p, fieldErr("INVALID_QUERY_PARAMETER", "pageNum", "must be an integer from 1 to %d, not %q", maxPageNum, s)
 		}
 		p.num = n
 	}
@@ -92,7 +94,8 @@ func newList(r *http.Request, p page, results any, total int) *listBody {
 	if p.num > 1 {
 		l.Links = append(l.Links, link{Href: pageURL(p.num - 1), Rel: "previous"})
 	}
-	if p.num*p.size < total {
+	// No next link past the last page pageNum may name.
+	if p.num*p.size < total && p.num < maxPageNum {
 		l.Links = append(l.Links, link{Href: pageURL(p.num + 1), Rel: "next"})
 	}
 	if p.includeCount {

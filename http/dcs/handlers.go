@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -66,17 +67,11 @@ type listResponse struct {
 // list pages the project's Redis tasks (offset: records to skip; limit:
 // page size). name filters by a case-insensitive substring of the task name.
 func (h *handler) list(ctx context.Context, r *http.Request) (int, any, error) {
-	q := r.URL.Query()
-	offset, err := intParam(q.Get("offset"), "offset", 0, 0, 1<<30)
-	if err != nil {
-		return 0, nil, err
-	}
-	limit, err := intParam(q.Get("limit"), "limit", DefaultLimit, 1, MaxLimit)
+	offset, limit, name, err := listParams(r.URL.Query())
 	if err != nil {
 		return 0, nil, err
 	}
 	f := ferry.MigrationFilter{ProjectID: r.PathValue("project_id"), Engine: ferry.KindRedis, Offset: offset, Limit: limit}
-	name := strings.ToLower(q.Get("name"))
 	if name != "" {
 		// The store has no name filter: read the project's Redis jobs and
 		// page the matches here.
@@ -101,6 +96,18 @@ func (h *handler) list(ctx context.Context, r *http.Request) (int, any, error) {
 		out.MigrationTasks = append(out.MigrationTasks, listItemOf(m))
 	}
 	return http.StatusOK, out, nil
+}
+
+// listParams reads a list's query: offset (records to skip), limit (page
+// size) and name (a case-insensitive substring, lower-cased).
+func listParams(q url.Values) (offset, limit int, name string, err error) {
+	if offset, err = intParam(q.Get("offset"), "offset", 0, 0, 1<<30); err != nil {
+		return 0, 0, "", err
+	}
+	if limit, err = intParam(q.Get("limit"), "limit", DefaultLimit, 1, MaxLimit); err != nil {
+		return 0, 0, "", err
+	}
+	return offset, limit, strings.ToLower(q.Get("name")), nil
 }
 
 func intParam(s, name string, def, lo, hi int) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -93,26 +94,11 @@ func (h *handler) list(ctx context.Context, r *http.Request) (any, *page, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	q := r.URL.Query()
-	number, err := intParam(q.Get("pageNumber"), "pageNumber", 1, 1, 1<<30)
+	number, size, states, err := listParams(r.URL.Query())
 	if err != nil {
 		return nil, nil, err
 	}
-	size, err := intParam(q.Get("pageSize"), "pageSize", DefaultPageSize, 1, MaxPageSize)
-	if err != nil {
-		return nil, nil, err
-	}
-	f := ferry.MigrationFilter{ProjectID: projectID, Engine: ferry.KindMySQL, Offset: (number - 1) * size, Limit: size}
-	for _, v := range q["status"] {
-		for _, st := range strings.Split(v, ",") {
-			st = strings.TrimSpace(st)
-			states, ok := statesOf[st]
-			if !ok {
-				return nil, nil, ferry.FieldError("status", "unknown status %q (INIT, RUNNING, SUSPEND, FAILED, FINISHED, RELEASING, RELEASED, DELETED)", st)
-			}
-			f.States = append(f.States, states...)
-		}
-	}
+	f := ferry.MigrationFilter{ProjectID: projectID, Engine: ferry.KindMySQL, Offset: (number - 1) * size, Limit: size, States: states}
 	jobs, total, err := h.svc.ListMigrations(ctx, f, ferry.AccessRead)
 	if err != nil {
 		return nil, nil, err
@@ -122,6 +108,28 @@ func (h *handler) list(ctx context.Context, r *http.Request) (any, *page, error)
 		out = append(out, projectOf(m, false))
 	}
 	return out, &page{number: number, size: size, total: total}, nil
+}
+
+// listParams reads a list's query: pageNumber (1-based), pageSize and
+// status (OMS statuses, repeated or comma separated) as ferry states.
+func listParams(q url.Values) (number, size int, states []ferry.State, err error) {
+	if number, err = intParam(q.Get("pageNumber"), "pageNumber", 1, 1, 1<<30); err != nil {
+		return 0, 0, nil, err
+	}
+	if size, err = intParam(q.Get("pageSize"), "pageSize", DefaultPageSize, 1, MaxPageSize); err != nil {
+		return 0, 0, nil, err
+	}
+	for _, v := range q["status"] {
+		for _, st := range strings.Split(v, ",") {
+			st = strings.TrimSpace(st)
+			s, ok := statesOf[st]
+			if !ok {
+				return 0, 0, nil, ferry.FieldError("status", "unknown status %q (INIT, RUNNING, SUSPEND, FAILED, FINISHED, RELEASING, RELEASED, DELETED)", st)
+			}
+			states = append(states, s...)
+		}
+	}
+	return number, size, states, nil
 }
 
 // intParam parses an optional integer query parameter within [min, max].

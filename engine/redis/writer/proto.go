@@ -5,8 +5,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"strconv"
 )
+
+// maxDepth bounds how deeply replies may nest (Redis's own replies nest a
+// few levels; COMMAND's about eight).
+const maxDepth = 64
+
+// maxBulk is the largest bulk string a reply may announce (Redis's
+// proto-max-bulk-len default).
+const maxBulk = 512 << 20
 
 // This file holds the minimal RESP2 codec of the standalone hot path:
 // commands are appended as RESP arrays of bulk strings to a byte slice, and
@@ -74,7 +84,11 @@ func parseInt(b []byte) (int64, error) {
 		if c < '0' || c > '9' {
 			return 0, errProtocol
 		}
-		n = n*10 + int64(c-'0')
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, errProtocol // would overflow
+		}
+		n = n*10 + d
 	}
 	if neg {
 		n = -n
@@ -87,6 +101,13 @@ func parseInt(b []byte) (int64, error) {
 // arrays) are returned through nested only when collectNested is set: this
 // is used for EXEC, whose array reply carries one reply per queued command.
 func skipReply(r *bufio.Reader, collectNested bool, nested *[]nestedErr) (errMsg string, err error) {
+	return skipReplyDepth(r, collectNested, nested, 0)
+}
+
+func skipReplyDepth(r *bufio.Reader, collectNested bool, nested *[]nestedErr, depth int) (errMsg string, err error) {
+	if depth > maxDepth {
+		return "", fmt.Errorf("writer: reply nested deeper than %d levels", maxDepth)
+	}
 	line, err := readLine(r)
 	if err != nil {
 		return "", err
@@ -104,6 +125,9 @@ func skipReply(r *bufio.Reader, collectNested bool, nested *[]nestedErr) (errMsg
 		if n < 0 {
 			return "", nil
 		}
+		if n > maxBulk {
+			return "", fmt.Errorf("writer: bulk reply of %d bytes exceeds %d", n, maxBulk)
+		}
 		_, err = r.Discard(int(n) + 2)
 		return "", err
 	case '*':
@@ -112,7 +136,7 @@ func skipReply(r *bufio.Reader, collectNested bool, nested *[]nestedErr) (errMsg
 			return "", err
 		}
 		for i := int64(0); i < n; i++ {
-			msg, err := skipReply(r, false, nil)
+			msg, err := skipReplyDepth(r, false, nil, depth+1)
 			if err != nil {
 				return "", err
 			}
@@ -138,7 +162,12 @@ func (e replyError) Error() string { return string(e) }
 
 // readValue decodes one reply into string, int64, []any, nil or replyError.
 // Used off the hot path (handshake, COMMAND).
-func readValue(r *bufio.Reader) (any, error) {
+func readValue(r *bufio.Reader) (any, error) { return readValueDepth(r, 0) }
+
+func readValueDepth(r *bufio.Reader, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("writer: reply nested deeper than %d levels", maxDepth)
+	}
 	line, err := readLine(r)
 	if err != nil {
 		return nil, err
@@ -158,11 +187,24 @@ func readValue(r *bufio.Reader) (any, error) {
 		if n < 0 {
 			return nil, nil
 		}
-		buf := make([]byte, n+2)
-		if _, err := ioReadFull(r, buf); err != nil {
+		if n > maxBulk {
+			return nil, fmt.Errorf("writer: bulk reply of %d bytes exceeds %d", n, maxBulk)
+		}
+		// Read what arrives rather than allocating what the length
+		// announces: a hostile server cannot make ferry allocate memory it
+		// never sends.
+		var sb bytes.Buffer
+		if m, err := io.CopyN(&sb, r, n+2); err != nil {
+			if err == io.EOF && m < n+2 {
+				err = io.ErrUnexpectedEOF
+			}
 			return nil, err
 		}
-		return string(buf[:n]), nil
+		b := sb.Bytes()
+		if b[n] != '\r' || b[n+1] != '\n' {
+			return nil, errProtocol
+		}
+		return string(b[:n]), nil
 	case '*':
 		n, err := parseInt(line[1:])
 		if err != nil {
@@ -171,28 +213,20 @@ func readValue(r *bufio.Reader) (any, error) {
 		if n < 0 {
 			return nil, nil
 		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], err = readValue(r); err != nil {
+		// Every element takes at least 3 bytes on the wire: grow as they
+		// arrive instead of trusting the announced count.
+		out := make([]any, 0, min(n, 1024))
+		for i := int64(0); i < n; i++ {
+			v, err := readValueDepth(r, depth+1)
+			if err != nil {
 				return nil, err
 			}
+			out = append(out, v)
 		}
 		return out, nil
 	default:
 		return nil, fmt.Errorf("writer: unexpected reply type %q", line[0])
 	}
-}
-
-func ioReadFull(r *bufio.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := r.Read(buf[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // commandAt walks a buffer of encoded commands and returns the args of the
@@ -221,10 +255,14 @@ func parseCommand(buf []byte) (args [][]byte, rest []byte, ok bool) {
 		return nil, nil, false
 	}
 	n, err := parseInt(buf[1:end])
-	if err != nil {
+	if err != nil || n < 0 {
 		return nil, nil, false
 	}
 	buf = buf[end+2:]
+	// Each argument takes at least 6 bytes ("$0\r\n\r\n").
+	if n > int64(len(buf)/6) {
+		return nil, nil, false
+	}
 	args = make([][]byte, 0, n)
 	for j := int64(0); j < n; j++ {
 		if len(buf) == 0 || buf[0] != '$' {
@@ -235,7 +273,7 @@ func parseCommand(buf []byte) (args [][]byte, rest []byte, ok bool) {
 			return nil, nil, false
 		}
 		l, err := parseInt(buf[1:end])
-		if err != nil || int64(len(buf)) < int64(end)+2+l+2 {
+		if err != nil || l < 0 || l > int64(len(buf)-end-4) {
 			return nil, nil, false
 		}
 		start := end + 2
