@@ -1,6 +1,8 @@
 package testharness
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,7 +44,8 @@ func FerryBinary(t testing.TB) string {
 // log is shown when the test fails; t.Cleanup kills it.
 func StartFerryAgent(t testing.TB, storeURL, id string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(FerryBinary(t), "agent", "--store", storeURL, "--agent-id", id, "--lease-ttl", "2s", "--poll-interval", "100ms", "--log-level", "info")
+	cmd := exec.Command(FerryBinary(t), "agent", "--store", storeURL, "--agent-id", id, "--lease-ttl", "2s", "--poll-interval", "100ms", "--log-level", "info",
+		"--secret-key-file", secretKeyFile(t, storeURL))
 	logf, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +64,36 @@ func StartFerryAgent(t testing.TB, storeURL, id string) *exec.Cmd {
 		}
 	})
 	return cmd
+}
+
+var (
+	secretKeysMu sync.Mutex
+	secretKeys   = map[string]string{}
+)
+
+// secretKeyFile is the secret key file (mode 0600, in a temp dir) that
+// every agent of storeURL shares, as the agents of one store must.
+func secretKeyFile(t testing.TB, storeURL string) string {
+	t.Helper()
+	secretKeysMu.Lock()
+	defer secretKeysMu.Unlock()
+	if p, ok := secretKeys[storeURL]; ok {
+		return p
+	}
+	dir, err := os.MkdirTemp("", "ferry-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "secret.key")
+	if err := os.WriteFile(p, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secretKeys[storeURL] = p
+	return p
 }
 
 // KillProcess sends SIGKILL (kill -9) and reaps the process.
