@@ -46,11 +46,24 @@ func tenant(ctx context.Context, r *http.Request, bodyProject string) (string, e
 // migration loads the job of the path for OMS: one of the tenant's mysql
 // jobs, or NOT_FOUND.
 func (h *handler) migration(ctx context.Context, r *http.Request, need ferry.Access) (*ferry.Migration, string, error) {
-	projectID, err := tenant(ctx, r, "")
+	return h.project(ctx, r, r.PathValue("id"), need)
+}
+
+// project loads the OMS project (ferry migration) id. The ferry project it
+// belongs to is the query's projectId (alias groupId) when given, else the
+// job's own: OMS names a project by its id alone, so an ORG_* key needs no
+// tenant parameter.
+func (h *handler) project(ctx context.Context, r *http.Request, id string, need ferry.Access) (*ferry.Migration, string, error) {
+	var projectID string
+	var err error
+	if q := r.URL.Query(); q.Get("projectId") != "" || q.Get("groupId") != "" {
+		projectID, err = tenant(ctx, r, "")
+	} else {
+		projectID, err = h.svc.MigrationProject(ctx, id, need)
+	}
 	if err != nil {
 		return nil, "", err
 	}
-	id := r.PathValue("id")
 	m, err := h.svc.GetMigration(ctx, projectID, id, need)
 	if err != nil {
 		return nil, "", err
