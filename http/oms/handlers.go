@@ -91,7 +91,13 @@ func (h *handler) create(ctx context.Context, r *http.Request) (any, *page, erro
 		return nil, nil, err
 	}
 	if m.ProjectID, err = tenant(ctx, r, req.ProjectID); err != nil {
-		return nil, nil, err
+		if fe := ferry.AsError(err); fe == nil || fe.Reason != "PROJECT_REQUIRED" || !ferry.ValidID(req.SourceEndpointID) {
+			return nil, nil, err
+		}
+		// An ORG key creating from a registered endpoint: its project.
+		if m.ProjectID, err = h.svc.EndpointProject(ctx, req.SourceEndpointID); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := h.svc.CreateMigration(ctx, m, false); err != nil {
 		return nil, nil, err
@@ -102,6 +108,10 @@ func (h *handler) create(ctx context.Context, r *http.Request) (any, *page, erro
 
 func (h *handler) list(ctx context.Context, r *http.Request) (any, *page, error) {
 	projectID, err := tenant(ctx, r, "")
+	all := false
+	if fe := ferry.AsError(err); fe != nil && fe.Reason == "PROJECT_REQUIRED" {
+		all, err = true, nil // an ORG key naming no project: every project it can see
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,7 +135,13 @@ func (h *handler) list(ctx context.Context, r *http.Request) (any, *page, error)
 			f.States = append(f.States, states...)
 		}
 	}
-	jobs, total, err := h.svc.ListMigrations(ctx, f, ferry.AccessRead)
+	var jobs []*ferry.Migration
+	var total int
+	if all {
+		jobs, total, err = h.svc.ListVisibleMigrations(ctx, f, ferry.AccessRead)
+	} else {
+		jobs, total, err = h.svc.ListMigrations(ctx, f, ferry.AccessRead)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

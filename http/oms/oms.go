@@ -115,6 +115,7 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 	h.route("POST "+base+"/migrations/{id}/resume", h.resume)
 	h.route("POST "+base+"/migrations/{id}/release", h.release)
 	h.mux.HandleFunc(Prefix, h.unmatched)
+	h.mux.HandleFunc(V4Path, h.serveV4)
 	return h
 }
 

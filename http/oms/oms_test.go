@@ -423,6 +423,13 @@ func TestTenancyAndAuth(t *testing.T) {
 	assertError(t, e.do("GET", prog(idA), e.otherOrg, nil), 404, CodeNotFound, "MIGRATION_NOT_FOUND", "no migration with id "+idA)
 	assertError(t, e.do("GET", prog(ferry.NewID()), e.orgOwner, nil), 404, CodeNotFound, "MIGRATION_NOT_FOUND", "no migration with id")
 	assertError(t, e.do("POST", "/api/omsp/v2/migrations/"+idA+"/start", e.orgRead, nil), 403, CodeForbidden, "INSUFFICIENT_ROLE", "cannot do this in project")
+	// An ORG key naming no project lists every project it can see.
+	if l := e.do("GET", "/api/omsp/v2/migrations", e.orgRead, nil); l.status != 200 || l.body["totalCount"] != 2.0 {
+		t.Fatalf("ORG list: %s", l.raw)
+	}
+	if l := e.do("GET", "/api/omsp/v2/migrations", e.otherOrg, nil); l.status != 200 || l.body["totalCount"] != 0.0 {
+		t.Fatalf("other org list: %s", l.raw)
+	}
 	// Creating still needs the ferry project from an ORG key.
 	assertError(t, e.do("POST", "/api/omsp/v2/migrations", e.orgOwner, createBody("")), 400, CodeParamError, "PROJECT_REQUIRED", "projectId")
 	assertSuccess(t, e.do("GET", prog(idA)+"?projectId="+e.projA.ID, e.orgOwner, nil), false)
