@@ -95,7 +95,7 @@ func TestAtlasGoSDK(t *testing.T) {
 	}
 	if _, err := e.svc.Store.UpdateMigration(e.sys, lm.GetId(), func(m *ferry.Migration) error {
 		lag := int64(42)
-		m.CurrentStep, m.LagSeconds, m.ReadyForCutover, m.Hosts = ferry.StepIncremental, &lag, true, []string{"vm001.example.com"}
+		m.CurrentStep, m.LagSeconds, m.ReadyForCutover, m.Hosts = ferry.StepIncremental, &lag, true, []string{"ferry-agent-7"}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
