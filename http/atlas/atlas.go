@@ -61,6 +61,9 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 	h.api("PUT /groups/{groupId}/liveMigrations/{liveMigrationId}/cutover", h.cutoverLiveMigration)
 	h.api("POST /groups/{groupId}/liveMigrations/validate", h.validateLiveMigration)
 	h.api("GET /groups/{groupId}/liveMigrations/validate/{validationId}", h.getValidation)
+	h.api("POST /orgs/{orgId}/liveMigrations/linkTokens", h.createLinkToken)
+	h.api("DELETE /orgs/{orgId}/liveMigrations/linkTokens", h.deleteLinkTokens)
+	h.api("GET /orgs/{orgId}/liveMigrations/availableProjects", h.availableProjects)
 
 	// Data Lake pipelines.
 	h.api("GET /groups/{groupId}/pipelines", h.listPipelines)
