@@ -746,5 +746,3 @@ func lostResumeError() error {
 		Message: "the source's oplog no longer holds the point continuous sync resumes from: changes were lost",
 		Advice:  "give the source a larger oplog and restart the migration from the beginning"}
 }
-
-
