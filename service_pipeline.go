@@ -76,6 +76,9 @@ func (s *Service) validatePipeline(ctx context.Context, p *Pipeline) error {
 			return FieldError(fmt.Sprintf("transformations[%d]", i), "must be {field, type: EXCLUDE}")
 		}
 	}
+	if err := resolveSchedule(p); err != nil {
+		return err
+	}
 	if p.Source.Type == SourcePeriodic {
 		if _, ok := NextRun(p.BackupFrequencyType, time.Time{}); !ok {
 			return FieldError("backupFrequencyType", "must be HOURLY, DAILY, WEEKLY, MONTHLY or YEARLY for a periodic pipeline")
@@ -233,8 +236,9 @@ func (s *Service) DeletePipeline(ctx context.Context, projectID, name string) er
 }
 
 // TriggerRun queues an on-demand run of a pipeline. snapshotID, if given,
-// names the snapshot to export (ferry takes its own consistent read point,
-// so it is recorded as given); retention overrides the pipeline's policy.
+// must name one of the pipeline's available snapshots (ListSnapshots): the
+// run exports that snapshot's data again; without it the run takes a new
+// snapshot. retention overrides the pipeline's policy.
 func (s *Service) TriggerRun(ctx context.Context, projectID, name, snapshotID string, retention *RetentionPolicy) (*PipelineRun, error) {
 	if _, err := s.Authorize(ctx, projectID, AccessWrite); err != nil {
 		return nil, err
@@ -246,8 +250,23 @@ func (s *Service) TriggerRun(ctx context.Context, projectID, name, snapshotID st
 	if p.State != PipelineActive {
 		return nil, &Error{Code: ECONFLICT, Reason: "PIPELINE_PAUSED", Message: fmt.Sprintf("pipeline %q is paused; resume it first", name)}
 	}
-	if snapshotID != "" && !ValidID(snapshotID) {
-		return nil, FieldError("snapshotId", "must be a 24-hex id")
+	if snapshotID != "" {
+		if !ValidID(snapshotID) {
+			return nil, FieldError("snapshotId", "must be a 24-hex id")
+		}
+		snaps, err := s.ListSnapshots(ctx, projectID, name, nil)
+		if err != nil {
+			return nil, err
+		}
+		found := false
+		for _, sn := range snaps {
+			found = found || sn.ID == snapshotID
+		}
+		if !found {
+			return nil, &Error{Code: ENOTFOUND, Field: "snapshotId", Reason: "SNAPSHOT_NOT_FOUND",
+				Message: fmt.Sprintf("no available snapshot %s for pipeline %q", snapshotID, name),
+				Advice:  "take a snapshot id from GET .../pipelines/{pipelineName}/availableSnapshots, or trigger without one for a new snapshot"}
+		}
 	}
 	if retention != nil {
 		if err := retention.Validate("datasetRetentionPolicy"); err != nil {

@@ -209,9 +209,10 @@ func (j *job) beginStep(ctx context.Context, name ferry.StepName) error {
 			s.StartedAt = &now
 		}
 		m.CurrentStep = name
-		if name != ferry.StepIncremental && name != ferry.StepReverseIncremental {
-			m.LagSeconds = nil
-		}
+		// The lag of a sync step is unknown until the step reports it: a
+		// lag kept from before (a resumed or taken-over job) must not make
+		// the job ready for cutover with a backlog still unapplied.
+		m.LagSeconds = nil
 		m.UpdateReadinessWithin(now, j.a.cfg.CutoverWindow)
 		return nil
 	})

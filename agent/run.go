@@ -19,10 +19,18 @@ type runJob struct {
 	phase string
 	stats *ferry.RunStats
 	snap  *[2]string
+	// kick asks the heartbeat loop to flush now (a phase or snapshot
+	// change, so that watchers see SNAPSHOT, EXPORT and INGESTION as they
+	// happen, not a heartbeat later).
+	kick chan struct{}
 }
 
+// runProgressEvery is how often a running export's stats are flushed (at
+// most; the lease is renewed with them).
+const runProgressEvery = 250 * time.Millisecond
+
 func (a *Agent) runPipelineRun(ctx context.Context, r *ferry.PipelineRun) {
-	rj := &runJob{a: a, id: r.ID, log: a.log.With("pipelineRun", r.ID, "pipeline", r.PipelineName)}
+	rj := &runJob{a: a, id: r.ID, log: a.log.With("pipelineRun", r.ID, "pipeline", r.PipelineName), kick: make(chan struct{}, 1)}
 	rj.log.Info("claimed pipeline run", "state", r.State, "phase", r.Phase)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -46,17 +54,18 @@ func (a *Agent) runPipelineRun(ctx context.Context, r *ferry.PipelineRun) {
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		t := time.NewTicker(a.cfg.Heartbeat)
+		t := time.NewTicker(min(a.cfg.Heartbeat, runProgressEvery))
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-rj.kick:
 			case <-t.C:
-				if err := rj.flush(ctx, nil); err != nil {
-					cancel(err)
-					return
-				}
+			}
+			if err := rj.flush(ctx, nil); err != nil {
+				cancel(err)
+				return
 			}
 		}
 	}()
@@ -182,8 +191,19 @@ func trimError(err error) string {
 
 func (rj *runJob) Phase(phase string) {
 	rj.mu.Lock()
+	changed := rj.phase != phase
 	rj.phase = phase
 	rj.mu.Unlock()
+	if changed {
+		rj.poke()
+	}
+}
+
+func (rj *runJob) poke() {
+	select {
+	case rj.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (rj *runJob) Stats(s ferry.RunStats) {
@@ -196,6 +216,7 @@ func (rj *runJob) SetSnapshot(snapshotID, datasetName string) {
 	rj.mu.Lock()
 	rj.snap = &[2]string{snapshotID, datasetName}
 	rj.mu.Unlock()
+	rj.poke()
 }
 
 func (rj *runJob) Save(ctx context.Context, checkpoint []byte) error {

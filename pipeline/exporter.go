@@ -36,6 +36,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"runtime"
@@ -206,6 +207,8 @@ type checkpoint struct {
 	Position    map[string]any `json:"position,omitempty"`
 	Consistency string         `json:"consistency,omitempty"`
 	Published   bool           `json:"published,omitempty"`
+	// Copy: the run exports an available snapshot again (exportSnapshot).
+	Copy bool `json:"copy,omitempty"`
 }
 
 // Manifest describes a published dataset (_manifest.json).
@@ -233,6 +236,34 @@ type Manifest struct {
 	Rows            int64          `json:"rows"`
 	Bytes           int64          `json:"bytes"`
 	CreatedAt       time.Time      `json:"createdAt"`
+}
+
+// datasetNames are the dataset names runs of this process export under
+// now, by sink: a name is reserved from the snapshot until the run ends
+// (by then it is published, or free again).
+var datasetNames = &nameReservations{m: map[string]string{}}
+
+type nameReservations struct {
+	mu sync.Mutex
+	m  map[string]string // sink and name -> run id
+}
+
+func (n *nameReservations) reserve(key, runID string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if owner, ok := n.m[key]; ok && owner != runID {
+		return false
+	}
+	n.m[key] = runID
+	return true
+}
+
+func (n *nameReservations) release(key, runID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m[key] == runID {
+		delete(n.m, key)
+	}
 }
 
 // DatasetName renders the seed's dataset name:
@@ -324,6 +355,11 @@ func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endp
 		log.Info("discarded the unpublished files of an earlier attempt", "dataset", prev.DatasetName, "attempt", prev.Attempt)
 	}
 
+	if (prev == nil && run.SnapshotID != "") || (prev != nil && prev.Copy) {
+		// A run of an available snapshot: export that snapshot's data.
+		return e.exportSnapshot(ctx, p, run, rt, sk, loc, attempt)
+	}
+
 	// SNAPSHOT
 	rt.Phase(ferry.PhaseSnapshot)
 	rt.Stats(ferry.RunStats{})
@@ -340,32 +376,20 @@ func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endp
 		return err
 	}
 	defer rd.close()
-	at := e.cfg.Now().UTC().Truncate(time.Second)
-	name := DatasetName(e.kind, p.Source.ClusterName, p.Source.DatabaseName, p.Source.CollectionName, at)
-	for i := 0; ; i++ {
-		_, ok, err := sk.published(ctx, name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		if i == 100 {
-			return fmt.Errorf("dataset names %s and the next 100 seconds are taken", name)
-		}
-		at = at.Add(time.Second) // names are unique per second
-		name = DatasetName(e.kind, p.Source.ClusterName, p.Source.DatabaseName, p.Source.CollectionName, at)
+	name, at, err := e.freeName(ctx, sk, p, run, e.cfg.Now().UTC().Truncate(time.Second))
+	if err != nil {
+		return err
 	}
-	snapID := run.SnapshotID
-	if snapID == "" || attempt > 1 {
-		snapID = ferry.NewID()
-	}
+	defer datasetNames.release(sk.String()+"\x00"+name, run.ID)
+	snapID := ferry.NewID()
 	pos, consistency := rd.position()
 	cp := checkpoint{Attempt: attempt, SnapshotID: snapID, DatasetName: name, Location: loc, SnapshotAt: at, Position: pos, Consistency: consistency}
-	rt.SetSnapshot(snapID, name)
+	// The checkpoint first: a run whose record shows a snapshot id but has
+	// no checkpoint is a run of an available snapshot.
 	if err := e.save(ctx, rt, &cp); err != nil {
 		return err
 	}
+	rt.SetSnapshot(snapID, name)
 	log.Info("pipeline snapshot taken", "snapshotId", snapID, "dataset", name, "sink", sk.String(), "position", pos, "consistency", consistency)
 
 	// EXPORT
@@ -468,6 +492,127 @@ func (e *Exporter) Export(ctx context.Context, p *ferry.Pipeline, ep *ferry.Endp
 	}
 	log.Info("dataset published", "dataset", name, "rows", m.Rows, "bytes", m.Bytes, "files", len(m.Files))
 	return nil
+}
+
+// freeName returns the first dataset name from the one of at on (a second
+// later each time) that no dataset has and no run of this process exports
+// under, reserved for run; release it when the run ends.
+func (e *Exporter) freeName(ctx context.Context, sk sink, p *ferry.Pipeline, run *ferry.PipelineRun, at time.Time) (string, time.Time, error) {
+	name := DatasetName(e.kind, p.Source.ClusterName, p.Source.DatabaseName, p.Source.CollectionName, at)
+	for i := 0; ; i++ {
+		_, ok, err := sk.published(ctx, name)
+		if err != nil {
+			return "", at, err
+		}
+		if !ok && datasetNames.reserve(sk.String()+"\x00"+name, run.ID) {
+			return name, at, nil
+		}
+		if i == 100 {
+			return "", at, fmt.Errorf("dataset names %s and the next 100 seconds are taken", name)
+		}
+		at = at.Add(time.Second)
+		name = DatasetName(e.kind, p.Source.ClusterName, p.Source.DatabaseName, p.Source.CollectionName, at)
+	}
+}
+
+// exportSnapshot exports an available snapshot again: the files of the
+// dataset that holds it (published by an earlier run of the pipeline) are
+// copied into a dataset of this run, named by the snapshot's time, with
+// the same snapshot id, position and rows.
+func (e *Exporter) exportSnapshot(ctx context.Context, p *ferry.Pipeline, run *ferry.PipelineRun, rt ferry.RunRuntime, sk sink, loc string, attempt int) error {
+	log := rt.Logger()
+	rt.Phase(ferry.PhaseSnapshot)
+	rt.Stats(ferry.RunStats{})
+	names, err := sk.list(ctx)
+	if err != nil {
+		return err
+	}
+	var src *Manifest
+	var srcName string
+	for _, n := range names {
+		b, ok, err := sk.published(ctx, n)
+		if err != nil || !ok {
+			continue
+		}
+		var m Manifest
+		if json.Unmarshal(b, &m) == nil && m.SnapshotID == run.SnapshotID && m.PipelineID == p.ID && m.RunID != run.ID {
+			src, srcName = &m, n
+			break
+		}
+	}
+	if src == nil {
+		return &ferry.Error{Code: ferry.ENOTFOUND, Reason: "SNAPSHOT_NOT_FOUND",
+			Message: fmt.Sprintf("snapshot %s is no longer available: no dataset of pipeline %q at %s holds it", run.SnapshotID, p.Name, sk.String())}
+	}
+	name, at, err := e.freeName(ctx, sk, p, run, src.SnapshotAt.UTC().Truncate(time.Second))
+	if err != nil {
+		return err
+	}
+	defer datasetNames.release(sk.String()+"\x00"+name, run.ID)
+	cp := checkpoint{Attempt: attempt, SnapshotID: run.SnapshotID, DatasetName: name, Location: loc, SnapshotAt: src.SnapshotAt, Position: src.Position, Consistency: src.Consistency, Copy: true}
+	if err := e.save(ctx, rt, &cp); err != nil {
+		return err
+	}
+	rt.SetSnapshot(run.SnapshotID, name)
+	log.Info("exporting an available snapshot again", "snapshotId", run.SnapshotID, "from", srcName, "dataset", name, "named at", at)
+	rt.Phase(ferry.PhaseExport)
+	st, err := sk.stage(ctx, name)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		if ctx.Err() == nil {
+			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if derr := sk.discard(dctx, name); derr != nil {
+				log.Warn("discard staging", "err", derr)
+			}
+		}
+		return err
+	}
+	var stats ferry.RunStats
+	for _, f := range src.Files {
+		if err := copyFile(ctx, sk, srcName, st, f.Path); err != nil {
+			return fail(err)
+		}
+		stats.NumDocs += f.Rows
+		stats.BytesExported += f.Bytes
+		rt.Stats(stats)
+	}
+	rt.Phase(ferry.PhaseIngestion)
+	m := *src
+	m.DatasetName, m.RunID, m.PipelineName, m.CreatedAt = name, run.ID, p.Name, e.cfg.Now().UTC()
+	mb, err := json.MarshalIndent(&m, "", "  ")
+	if err != nil {
+		return fail(err)
+	}
+	if err := st.publish(ctx, mb); err != nil {
+		return fail(err)
+	}
+	rt.Stats(ferry.RunStats{NumDocs: m.Rows, BytesExported: m.Bytes})
+	cp.Published = true
+	if err := e.save(ctx, rt, &cp); err != nil {
+		log.Warn("save checkpoint after publishing", "err", err)
+	}
+	log.Info("dataset published", "dataset", name, "rows", m.Rows, "bytes", m.Bytes, "files", len(m.Files), "snapshotId", run.SnapshotID)
+	return nil
+}
+
+func copyFile(ctx context.Context, sk sink, from string, st stage, rel string) error {
+	rc, err := sk.open(ctx, from, rel)
+	if err != nil {
+		return fmt.Errorf("read %s of %s: %w", rel, from, err)
+	}
+	defer rc.Close()
+	wc, err := st.create(ctx, rel)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(wc, rc); err != nil {
+		wc.Close()
+		return fmt.Errorf("copy %s: %w", rel, err)
+	}
+	return wc.Close()
 }
 
 func compressionName(c string) string {

@@ -149,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 	s.matchers = []mount{
 		{"native", []string{"/api/v1/"}, native.New(svc, auth, log)},
 		{"atlas", []string{"/api/atlas/", "/api/oauth/"}, atlas.New(svc, auth, log)},
-		{"oms", []string{"/api/omsp/"}, oms.New(svc, auth, log)},
+		{"oms", oms.Prefixes, oms.New(svc, auth, log)},
 		{"dcs", []string{"/v2/", "/v3/auth/"}, dcs.New(svc, auth, log)},
 	}
 	mux := http.NewServeMux()

@@ -113,9 +113,19 @@ func (r *streamReader) next(ctx context.Context) (readResult, error) {
 		if w, ok := ev.Lookup("wallTime").DateTimeOK(); ok {
 			res.pos.Wall = time.UnixMilli(w)
 		}
+		if res.first.IsZero() {
+			res.first = res.pos.Wall
+		}
 	}
 	r.last = res.pos
 	return res, nil
+}
+
+// behind: a change stream answers an empty batch only after its await
+// found nothing newer, so an empty read of an open stream is proof enough;
+// the sync asks only after such a read.
+func (r *streamReader) behind(ctx context.Context, at position) (bool, time.Time, error) {
+	return false, time.Time{}, nil
 }
 
 // parseEvent turns one change event into changes.

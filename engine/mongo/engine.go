@@ -118,6 +118,10 @@ func (e *Engine) quiet() time.Duration {
 	return 2 * time.Second
 }
 
+// probeEvery is how often the continuous sync asks the source whether it
+// has changes not read yet (readiness for cutover needs a yes or no).
+func (e *Engine) probeEvery() time.Duration { return 500 * time.Millisecond }
+
 func (e *Engine) saveEvery() time.Duration {
 	if e.SaveEvery > 0 {
 		return e.SaveEvery

@@ -72,11 +72,20 @@ type readResult struct {
 	caughtUp bool
 	// entries read (including those filtered out or already applied).
 	entries int
+	// first is the source time of the first new change read (zero if none).
+	first time.Time
 }
 
 // reader is a continuous-sync source: oplog tailing or change streams.
 type reader interface {
 	next(ctx context.Context) (readResult, error)
+	// behind tells whether the source has changes after position at (a
+	// position next returned) and, if so, the source time of the oldest of
+	// them (zero when unknown). A read that returns nothing is no proof of
+	// being caught up (a cursor the server closed, a batch not yet
+	// filled): readiness for cutover needs this answer. It may run
+	// concurrently with next.
+	behind(ctx context.Context, at position) (bool, time.Time, error)
 	close()
 }
 
@@ -710,6 +719,9 @@ func (r *oplogReader) next(ctx context.Context) (readResult, error) {
 		} else {
 			res.pos.Wall = time.Unix(int64(ts.T), 0)
 		}
+		if res.first.IsZero() {
+			res.first = res.pos.Wall
+		}
 	}
 	if r.quirks && len(r.seen) > 100000 {
 		for ts := range r.seen {
@@ -719,6 +731,32 @@ func (r *oplogReader) next(ctx context.Context) (readResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// behind looks for an oplog entry after at: on MongoDB the oplog is in ts
+// order, so the first match is the oldest; on FerretDB (which scans the
+// whole oplog for it, seconds on a big one) any match proves the reader
+// behind.
+func (r *oplogReader) behind(ctx context.Context, at position) (bool, time.Time, error) {
+	filter := bson.D{}
+	if !tsIsZero(at.TS) {
+		filter = bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: at.TS}}}}
+	}
+	opts := options.FindOne().SetProjection(bson.D{{Key: "ts", Value: 1}, {Key: "wall", Value: 1}})
+	raw, err := r.c.Database("local").Collection("oplog.rs").FindOne(ctx, filter, opts).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, time.Time{}, nil
+	}
+	if err != nil {
+		return true, time.Time{}, fmt.Errorf("read the source's newest oplog entry: %w", err)
+	}
+	if w, ok := raw.Lookup("wall").DateTimeOK(); ok {
+		return true, time.UnixMilli(w), nil
+	}
+	if t, _, ok := raw.Lookup("ts").TimestampOK(); ok {
+		return true, time.Unix(int64(t), 0), nil
+	}
+	return true, time.Time{}, nil
 }
 
 func (r *oplogReader) reopenFrom() bson.Timestamp {

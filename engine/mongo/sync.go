@@ -95,8 +95,13 @@ func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.S
 	var cutoverAt time.Time
 	var lag time.Duration
 	wall := cp.Wall
+	if wall.IsZero() && !tsIsZero(cp.TS) {
+		// Nothing applied yet: the sync is as old as its resume point.
+		wall = time.Unix(int64(cp.TS.T), 0)
+	}
 	started := time.Now()
 	var opsHere int64
+	pr := &prober{every: e.probeEvery()}
 	for {
 		if cutoverAt.IsZero() {
 			select {
@@ -120,7 +125,12 @@ func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.S
 			return err
 		}
 		if len(res.changes) > 0 {
-			if err := ap.apply(ctx, res.changes); err != nil {
+			// While the batch applies, the lag is the age of its oldest
+			// change and keeps growing if the apply stalls.
+			stopLag := keepLag(rt, res.first, wall, lag)
+			err := ap.apply(ctx, res.changes)
+			stopLag()
+			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -137,13 +147,41 @@ func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.S
 			wall = res.pos.Wall
 			cp.Wall = wall
 		}
-		switch {
-		case res.caughtUp:
-			lag = 0
-		case !wall.IsZero():
-			lag = max(time.Since(wall), 0)
+		// Caught up only when the source is known to have nothing newer
+		// than what was read and applied (an empty read alone proves
+		// nothing): the probe, run beside the reading, confirms it for a
+		// position; until then the lag is the age of the last change
+		// applied, which keeps growing.
+		pos := position{TS: cp.TS}
+		if len(res.changes) == 0 {
+			pr.start(ctx, r, pos)
 		}
-		rt.Lag(lag, wall)
+		caughtUp := false
+		if pres, ok := pr.result(); ok && pres.err == nil {
+			switch {
+			case !pres.behind && pres.at.TS == pos.TS:
+				caughtUp = true
+			case pres.behind && !pres.oldest.IsZero() && pres.at.TS == pos.TS:
+				lag = max(time.Since(pres.oldest), 0)
+			}
+		} else if ok && ctx.Err() == nil && pres.err != pr.warned {
+			pr.warned = pres.err
+			log.Warn("could not tell whether the continuous sync is caught up", "err", pres.err)
+		}
+		known := true
+		switch {
+		case caughtUp:
+			lag = 0
+		case len(res.changes) > 0 && !wall.IsZero():
+			lag = max(time.Since(wall), 0)
+		case !wall.IsZero():
+			lag = max(time.Since(wall), lag)
+		default:
+			known = false // no position in time yet: no lag to report
+		}
+		if known {
+			rt.Lag(lag, wall)
+		}
 		rate := float64(opsHere) / max(time.Since(started).Seconds(), 0.001)
 		rt.Progress(ferry.Counters{Done: cp.Ops, Total: cp.Ops, Ops: cp.Ops, Unit: "changes", RatePerSec: rate}, 0)
 		if time.Since(lastSave) >= e.saveEvery() {
@@ -154,7 +192,7 @@ func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.S
 			}
 			lastSave = time.Now()
 		}
-		if !cutoverAt.IsZero() && res.caughtUp && lag == 0 {
+		if !cutoverAt.IsZero() && caughtUp && lag == 0 {
 			quietSince := lastEvent
 			if cutoverAt.After(quietSince) {
 				quietSince = cutoverAt
@@ -173,4 +211,87 @@ func posString(cp *incrCheckpoint) string {
 		return "resume token " + bson.Raw(cp.Token).String()
 	}
 	return fmt.Sprintf("oplog ts %d.%d", cp.TS.T, cp.TS.I)
+}
+
+// keepLag reports, every lagTick until stopped, the lag of a batch being
+// applied: the age of its oldest change (first), at least the lag known
+// before it. appliedAt is the source time of the last change applied.
+func keepLag(rt ferry.StepRuntime, first, appliedAt time.Time, before time.Duration) (stop func()) {
+	report := func() {
+		lag := before
+		if !first.IsZero() {
+			lag = max(lag, time.Since(first))
+		}
+		rt.Lag(lag, appliedAt)
+	}
+	report()
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(lagTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				report()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// lagTick is how often a stalled apply refreshes the lag it reports.
+const lagTick = 250 * time.Millisecond
+
+// prober runs reader.behind beside the reading loop, one probe at a time,
+// at most every `every`, and keeps the last answer.
+type prober struct {
+	every   time.Duration
+	running chan probeResult
+	last    *probeResult
+	ended   time.Time
+	warned  error
+}
+
+type probeResult struct {
+	at     position
+	behind bool
+	oldest time.Time
+	err    error
+}
+
+// start begins a probe of position at unless one runs, the last one ended
+// less than every ago, or the last answer is for at and said caught up
+// (re-confirmed only every 5*every).
+func (p *prober) start(ctx context.Context, r reader, at position) {
+	if p.running != nil || time.Since(p.ended) < p.every {
+		return
+	}
+	if l := p.last; l != nil && l.err == nil && !l.behind && l.at.TS == at.TS && time.Since(p.ended) < 5*p.every {
+		return
+	}
+	ch := make(chan probeResult, 1)
+	p.running = ch
+	go func() {
+		behind, oldest, err := r.behind(ctx, at)
+		ch <- probeResult{at: at, behind: behind, oldest: oldest, err: err}
+	}()
+}
+
+// result returns the last finished probe's answer.
+func (p *prober) result() (probeResult, bool) {
+	if p.running != nil {
+		select {
+		case res := <-p.running:
+			p.running, p.last, p.ended = nil, &res, time.Now()
+		default:
+		}
+	}
+	if p.last == nil {
+		return probeResult{}, false
+	}
+	return *p.last, true
 }

@@ -92,7 +92,12 @@ func liveMigrationStatus(s ferry.State) string {
 
 func liveMigrationViewOf(m *ferry.Migration) liveMigrationView {
 	v := liveMigrationView{ID: m.ID, MigrationHosts: []string{}, ReadyForCutover: m.ReadyForCutover, Status: liveMigrationStatus(m.State)}
-	if m.Hosts != nil {
+	// Atlas answers the migration hosts the request named; ferry's own API
+	// reports the agents that ran the job (hosts). A request that named
+	// none gets the agents, the hosts that actually migrate.
+	if named := m.Labels["migrationHost"]; named != "" {
+		v.MigrationHosts = append(v.MigrationHosts, named)
+	} else if m.Hosts != nil {
 		v.MigrationHosts = append(v.MigrationHosts, m.Hosts...)
 	}
 	// Atlas reports the lag only during an active migration, before cutover.

@@ -62,7 +62,8 @@ func TestLiveMigrationLifecycle(t *testing.T) {
 	if !ferry.ValidID(id) {
 		t.Fatalf("_id %q", id)
 	}
-	wantLiveMigration(t, "create", r.body, id, "WORKING", nil, false)
+	// migrationHosts echoes what the request named (as Atlas does).
+	wantLiveMigration(t, "create", r.body, id, "WORKING", nil, false, "vm001.example.com")
 	noSecrets(t, "create", r.raw, "prodsecret", "produser")
 
 	// What the service stored: a started MongoDB job between the
@@ -90,18 +91,19 @@ func TestLiveMigrationLifecycle(t *testing.T) {
 	// Read it back: working, no lag before the incremental step.
 	r = e.get(g + "/liveMigrations/" + id)
 	wantStatus(t, "get", r, 200)
-	wantLiveMigration(t, "get", r.body, id, "WORKING", nil, false)
+	wantLiveMigration(t, "get", r.body, id, "WORKING", nil, false, "vm001.example.com")
 	noSecrets(t, "get", r.raw, "prodsecret", "produser")
 
 	// Cutover is refused before the incremental step.
 	r = e.send("PUT", g+"/liveMigrations/"+id+"/cutover", nil)
 	wantError(t, "early cutover", r, 409, "CUTOVER_NOT_ALLOWED")
 
-	// The agent reaches incremental sync with 42 s of lag on vm001.
+	// An agent reaches incremental sync with 42 s of lag: Atlas still shows
+	// the named host; the agent is reported in ferry's own API (hosts).
 	if _, err := e.svc.Store.UpdateMigration(e.sys, id, func(m *ferry.Migration) error {
 		lag := int64(42)
 		m.CurrentStep, m.LagSeconds, m.ReadyForCutover = ferry.StepIncremental, &lag, true
-		m.Hosts = []string{"vm001.example.com"}
+		m.Hosts = []string{"ferry-agent-1"}
 		return nil
 	}); err != nil {
 		t.Fatal(err)

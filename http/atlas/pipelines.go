@@ -177,6 +177,9 @@ func (b *pipelineBody) apply(p *ferry.Pipeline) error {
 	}
 	if b.BackupFrequencyType != nil {
 		p.BackupFrequencyType = *b.BackupFrequencyType
+		if b.Source == nil || b.Source.PolicyItemID == nil {
+			p.Source.PolicyItemID = "" // the frequency picks its schedule
+		}
 	}
 	if s := b.Source; s != nil {
 		set := func(dst *string, v *string) {
@@ -185,6 +188,9 @@ func (b *pipelineBody) apply(p *ferry.Pipeline) error {
 			}
 		}
 		set(&p.Source.Type, s.Type)
+		if s.Type != nil && *s.Type != ferry.SourcePeriodic && s.PolicyItemID == nil {
+			p.Source.PolicyItemID = "" // an on-demand source has no schedule
+		}
 		set(&p.Source.ClusterName, s.ClusterName)
 		set(&p.Source.CollectionName, s.CollectionName)
 		set(&p.Source.DatabaseName, s.DatabaseName)
@@ -193,6 +199,9 @@ func (b *pipelineBody) apply(p *ferry.Pipeline) error {
 				return fieldErr("VALIDATION_ERROR", "source.policyItemId", "must be a 24-hex id")
 			}
 			p.Source.PolicyItemID = *s.PolicyItemID
+			if b.BackupFrequencyType == nil {
+				p.BackupFrequencyType = "" // the schedule sets the frequency
+			}
 		}
 	}
 	if s := b.Sink; s != nil {

@@ -121,13 +121,15 @@ func TestPipelinesAndRuns(t *testing.T) {
 	r = e.send("POST", g+"/pipelines/orders-export/resume", nil)
 	wantField(t, "resume", r.body, "state", "ACTIVE")
 
+	// A snapshot id must be one of the pipeline's available snapshots.
 	snap := ferry.NewID()
-	r = e.send("POST", g+"/pipelines/orders-export/trigger", map[string]any{"snapshotId": snap, "datasetRetentionPolicy": map[string]any{"units": "WEEKS", "value": 2}})
+	r = e.send("POST", g+"/pipelines/orders-export/trigger", map[string]any{"snapshotId": snap})
+	wantError(t, "trigger of an unknown snapshot", r, 404, "SNAPSHOT_NOT_FOUND")
+	r = e.send("POST", g+"/pipelines/orders-export/trigger", map[string]any{"datasetRetentionPolicy": map[string]any{"units": "WEEKS", "value": 2}})
 	wantStatus(t, "trigger", r, 200)
-	wantKeys(t, "triggered run", r.body, "_id", "backupFrequencyType", "createdDate", "datasetRetentionPolicy", "groupId", "lastUpdatedDate", "phase", "pipelineId", "scheduledDeletionDate", "snapshotId", "state", "stats")
+	wantKeys(t, "triggered run", r.body, "_id", "backupFrequencyType", "createdDate", "datasetRetentionPolicy", "groupId", "lastUpdatedDate", "phase", "pipelineId", "scheduledDeletionDate", "state", "stats")
 	wantField(t, "triggered run", r.body, "state", "PENDING")
 	wantField(t, "triggered run", r.body, "phase", "SNAPSHOT")
-	wantField(t, "triggered run", r.body, "snapshotId", snap)
 	wantField(t, "triggered run", r.body, "pipelineId", pid)
 	runID := r.body["_id"].(string)
 	r = e.send("POST", g+"/pipelines/orders-export/trigger", map[string]any{"snapshotId": "nope"})
@@ -136,7 +138,7 @@ func TestPipelinesAndRuns(t *testing.T) {
 	// The agent finishes the run.
 	created := must(e.svc.Store.GetRun(e.sys, runID)).CreatedAt
 	if _, err := e.svc.Store.UpdateRun(e.sys, runID, func(r *ferry.PipelineRun) error {
-		r.State, r.Phase = ferry.RunDone, ferry.PhaseIngestion
+		r.State, r.Phase, r.SnapshotID = ferry.RunDone, ferry.PhaseIngestion, snap
 		r.DatasetName = "v1$atlas$snapshot$Cluster0$shop$orders$19700101T000000Z"
 		r.Stats = ferry.RunStats{BytesExported: 4096, NumDocs: 42}
 		return nil

@@ -95,7 +95,7 @@ func TestAtlasGoSDK(t *testing.T) {
 	}
 	if _, err := e.svc.Store.UpdateMigration(e.sys, lm.GetId(), func(m *ferry.Migration) error {
 		lag := int64(42)
-		m.CurrentStep, m.LagSeconds, m.ReadyForCutover, m.Hosts = ferry.StepIncremental, &lag, true, []string{"vm001.example.com"}
+		m.CurrentStep, m.LagSeconds, m.ReadyForCutover, m.Hosts = ferry.StepIncremental, &lag, true, []string{"ferry-agent-7"}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -222,5 +222,81 @@ func TestAtlasGoSDKOAuth(t *testing.T) {
 	}
 	if _, _, err := bad.ProjectsApi.GetGroup(ctx, e.proj.ID).Execute(); err == nil {
 		t.Fatal("a wrong client secret was accepted")
+	}
+}
+
+// TestAtlasSDKLinkTokensAndAvailableProjects: the organization-level
+// live-migration calls through the official SDK: a link token carries a
+// working key of the organization until it is deleted; availableProjects
+// lists the projects with their MongoDB endpoints and the agents.
+func TestAtlasSDKLinkTokensAndAvailableProjects(t *testing.T) {
+	e := newEnv(t, true)
+	ctx := context.Background()
+	client, err := admin.NewClient(admin.UseBaseURL(e.srv.URL), admin.UseDigestAuth(e.owner.pub, e.owner.priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := client.CloudMigrationServiceApi
+	tok, _, err := api.CreateLinkToken(ctx, e.org.ID, &admin.TargetOrgRequest{}).Execute()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := ferry.ParseLinkToken(tok.GetLinkToken())
+	if err != nil || lt.OrgID != e.org.ID {
+		t.Fatalf("link token %q: %v %+v", tok.GetLinkToken(), err, lt)
+	}
+	// The token's key works: it lists the organization's projects.
+	linked, err := admin.NewClient(admin.UseBaseURL(e.srv.URL), admin.UseDigestAuth(lt.PublicKey, lt.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if groups, _, err := linked.ProjectsApi.ListGroups(ctx).Execute(); err != nil || groups.GetTotalCount() != 1 {
+		t.Fatalf("ListGroups with the link token's key: %v %+v", err, groups)
+	}
+	// A second token replaces the first.
+	tok2, _, err := api.CreateLinkToken(ctx, e.org.ID, &admin.TargetOrgRequest{}).Execute()
+	if err != nil || tok2.GetLinkToken() == tok.GetLinkToken() {
+		t.Fatalf("second link token: %v", err)
+	}
+	if _, _, err := linked.ProjectsApi.ListGroups(ctx).Execute(); err == nil {
+		t.Fatalf("the replaced token's key still works")
+	}
+	// Access lists are not enforced by ferry: refused, not ignored.
+	_, _, err = api.CreateLinkToken(ctx, e.org.ID, &admin.TargetOrgRequest{AccessListIps: &[]string{"10.0.0.1"}}).Execute()
+	if ae, ok := admin.AsError(err); !ok || ae.GetError() != 501 || ae.GetErrorCode() != "NOT_SUPPORTED" {
+		t.Fatalf("accessListIps: %v", err)
+	}
+	// Only an ORG_OWNER of that organization may.
+	ro := e.newKey(e.org.ID, "", ferry.RoleOrgReadOnly)
+	roClient, _ := admin.NewClient(admin.UseBaseURL(e.srv.URL), admin.UseDigestAuth(ro.pub, ro.priv))
+	if _, _, err := roClient.CloudMigrationServiceApi.CreateLinkToken(ctx, e.org.ID, &admin.TargetOrgRequest{}).Execute(); err == nil {
+		t.Fatal("a read-only key created a link token")
+	}
+	resp, err := api.DeleteLinkTokens(ctx, e.org.ID).Execute()
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DeleteLinkTokens: %v", err)
+	}
+	lt2, _ := ferry.ParseLinkToken(tok2.GetLinkToken())
+	gone, _ := admin.NewClient(admin.UseBaseURL(e.srv.URL), admin.UseDigestAuth(lt2.PublicKey, lt2.PrivateKey))
+	if _, _, err := gone.ProjectsApi.ListGroups(ctx).Execute(); err == nil {
+		t.Fatal("a deleted link token's key still works")
+	}
+
+	// Available projects, with the agents as migration hosts.
+	now := time.Now().UTC()
+	if err := e.db.UpsertAgent(ctx, &ferry.AgentInfo{ID: "agent-7", Hostname: "h7", Version: "test", StartedAt: now, LastSeen: now}); err != nil {
+		t.Fatal(err)
+	}
+	aps, _, err := api.ListAvailableProjects(ctx, e.org.ID).Execute()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(aps) != 1 || aps[0].ProjectId != e.proj.ID || aps[0].Name != "Project A" || len(aps[0].GetDeployments()) != 2 ||
+		aps[0].GetDeployments()[0].Name != "Cluster0" || len(aps[0].GetMigrationHosts()) != 1 || aps[0].GetMigrationHosts()[0] != "agent-7" {
+		t.Fatalf("ListAvailableProjects %+v", aps)
+	}
+	other := must(e.svc.CreateOrg(e.sys, "Org B"))
+	if _, _, err := api.ListAvailableProjects(ctx, other.ID).Execute(); err == nil {
+		t.Fatal("another organization's projects were listed")
 	}
 }

@@ -44,3 +44,38 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeV4Create feeds arbitrary bodies to the V4 CreateProject
+// decoder: no panic; a job or an EINVALID/ENOTIMPLEMENTED error that
+// renders as V4's wrapper.
+func FuzzDecodeV4Create(f *testing.F) {
+	seed, _ := json.Marshal(v4CreateBody("0123456789abcdef01234567", "0123456789abcdef01234568", "n"))
+	for _, s := range []string{string(seed), "{}", "null", `{"enableFullTransfer":true,"sourceEndpointId":"a","sinkEndpointId":"b","name":"x"}`,
+		`{"x":1}`, `{"transferMapping":{"databases":[{"name":"d","tables":[{"name":"t","whereClause":"1"}]}]}}`, `{"incrTransferConfig":{"startTimestamp":[1]}}`} {
+		f.Add([]byte(s))
+	}
+	h := &handler{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req v4CreateRequest
+		err := decodeStrict(body, &req, "CreateProject")
+		if err == nil {
+			var m *ferry.Migration
+			if m, err = req.toMigration("0123456789abcdef01234567"); err == nil {
+				if m == nil || m.Engine != ferry.KindMySQL || m.Dialect != "oms" {
+					t.Fatalf("parsed job: %+v", m)
+				}
+				return
+			}
+		}
+		fe := ferry.AsError(err)
+		if fe == nil || (fe.Code != ferry.EINVALID && fe.Code != ferry.ENOTIMPLEMENTED) {
+			t.Fatalf("error is not EINVALID or ENOTIMPLEMENTED: %#v", err)
+		}
+		rec := httptest.NewRecorder()
+		h.writeV4Error(rec, httptest.NewRequest("POST", V4Path+"?Action=CreateProject", nil), &call{start: time.Now(), requestID: "r"}, err)
+		var env map[string]any
+		if (rec.Code != 400 && rec.Code != 501) || json.Unmarshal(rec.Body.Bytes(), &env) != nil || env["success"] != false || env["requestId"] != "r" || env["errorDetail"] == nil {
+			t.Fatalf("error answer %d: %s", rec.Code, rec.Body.Bytes())
+		}
+	})
+}

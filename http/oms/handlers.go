@@ -48,11 +48,24 @@ func tenant(ctx context.Context, r *http.Request, bodyProject string) (string, e
 // migration loads the job of the path for OMS: one of the tenant's mysql
 // jobs, or NOT_FOUND.
 func (h *handler) migration(ctx context.Context, r *http.Request, need ferry.Access) (*ferry.Migration, string, error) {
-	projectID, err := tenant(ctx, r, "")
+	return h.project(ctx, r, r.PathValue("id"), need)
+}
+
+// project loads the OMS project (ferry migration) id. The ferry project it
+// belongs to is the query's projectId (alias groupId) when given, else the
+// job's own: OMS names a project by its id alone, so an ORG_* key needs no
+// tenant parameter.
+func (h *handler) project(ctx context.Context, r *http.Request, id string, need ferry.Access) (*ferry.Migration, string, error) {
+	var projectID string
+	var err error
+	if q := r.URL.Query(); q.Get("projectId") != "" || q.Get("groupId") != "" {
+		projectID, err = tenant(ctx, r, "")
+	} else {
+		projectID, err = h.svc.MigrationProject(ctx, id, need)
+	}
 	if err != nil {
 		return nil, "", err
 	}
-	id := r.PathValue("id")
 	m, err := h.svc.GetMigration(ctx, projectID, id, need)
 	if err != nil {
 		return nil, "", err
@@ -80,7 +93,13 @@ func (h *handler) create(ctx context.Context, r *http.Request) (any, *page, erro
 		return nil, nil, err
 	}
 	if m.ProjectID, err = tenant(ctx, r, req.ProjectID); err != nil {
-		return nil, nil, err
+		if fe := ferry.AsError(err); fe == nil || fe.Reason != "PROJECT_REQUIRED" || !ferry.ValidID(req.SourceEndpointID) {
+			return nil, nil, err
+		}
+		// An ORG key creating from a registered endpoint: its project.
+		if m.ProjectID, err = h.svc.EndpointProject(ctx, req.SourceEndpointID); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := h.svc.CreateMigration(ctx, m, false); err != nil {
 		return nil, nil, err
@@ -91,6 +110,10 @@ func (h *handler) create(ctx context.Context, r *http.Request) (any, *page, erro
 
 func (h *handler) list(ctx context.Context, r *http.Request) (any, *page, error) {
 	projectID, err := tenant(ctx, r, "")
+	all := false
+	if fe := ferry.AsError(err); fe != nil && fe.Reason == "PROJECT_REQUIRED" {
+		all, err = true, nil // an ORG key naming no project: every project it can see
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,7 +122,13 @@ func (h *handler) list(ctx context.Context, r *http.Request) (any, *page, error)
 		return nil, nil, err
 	}
 	f := ferry.MigrationFilter{ProjectID: projectID, Engine: ferry.KindMySQL, Offset: (number - 1) * size, Limit: size, States: states}
-	jobs, total, err := h.svc.ListMigrations(ctx, f, ferry.AccessRead)
+	var jobs []*ferry.Migration
+	var total int
+	if all {
+		jobs, total, err = h.svc.ListVisibleMigrations(ctx, f, ferry.AccessRead)
+	} else {
+		jobs, total, err = h.svc.ListMigrations(ctx, f, ferry.AccessRead)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

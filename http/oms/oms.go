@@ -24,11 +24,14 @@
 // # Tenancy
 //
 // OMS's {projectId} is a migration project: here it is the ferry migration
-// id. OMS has no tenant in its paths, so the ferry project (tenant) comes from
-// the caller: a GROUP_* key acts on its own project; an ORG_* key names the
-// project with the query parameter projectId (alias groupId) or, on create,
-// the body field projectId. A migration of a project the key cannot see, or of
-// another engine than MySQL, is NOT_FOUND.
+// id. OMS has no tenant in its paths: a call naming a project acts in the
+// ferry project (tenant) the job belongs to, for any key that can see it, so
+// an ORG_* key needs no parameter of ferry's own (the query parameter
+// projectId, alias groupId, may still narrow it). Calls naming no job (create,
+// list) take the tenant from the query's projectId, the body's projectId, the
+// registered endpoint named (create), or a GROUP_* key's own project; an
+// ORG_* key lists every project it can see. A migration of a project the key
+// cannot see, or of another engine than MySQL, is NOT_FOUND.
 //
 // # Wrapper
 //
@@ -113,6 +116,7 @@ func New(svc *ferry.Service, auth *httpauth.Authenticator, logger *slog.Logger) 
 	h.route("POST "+base+"/migrations/{id}/resume", h.resume)
 	h.route("POST "+base+"/migrations/{id}/release", h.release)
 	h.mux.HandleFunc(Prefix, h.unmatched)
+	h.mux.HandleFunc(V4Path, h.serveV4)
 	return h
 }
 

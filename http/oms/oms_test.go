@@ -411,8 +411,26 @@ func TestTenancyAndAuth(t *testing.T) {
 	idB := e.create(e.orgOwner, e.projB.ID)
 	prog := func(id string) string { return "/api/omsp/v2/migrations/" + id + "/progress" }
 
-	// An ORG key must name the project.
-	assertError(t, e.do("GET", prog(idA), e.orgOwner, nil), 400, CodeParamError, "PROJECT_REQUIRED", "projectId: an organization key must name the ferry project")
+	// OMS's projectId is the migration project's: an ORG key needs no
+	// ferry project to read or act on it (the job knows its own).
+	r0 := e.do("GET", prog(idA), e.orgOwner, nil)
+	assertSuccess(t, r0, false)
+	if r0.body["data"].(map[string]any)["status"] != "INIT" {
+		t.Fatalf("progress with an ORG key: %s", r0.raw)
+	}
+	assertSuccess(t, e.do("GET", prog(idB), e.orgRead, nil), false)
+	assertSuccess(t, e.do("GET", "/api/omsp/v2/migrations/"+idB+"/steps", e.orgRead, nil), false)
+	assertError(t, e.do("GET", prog(idA), e.otherOrg, nil), 404, CodeNotFound, "MIGRATION_NOT_FOUND", "no migration with id "+idA)
+	assertError(t, e.do("GET", prog(ferry.NewID()), e.orgOwner, nil), 404, CodeNotFound, "MIGRATION_NOT_FOUND", "no migration with id")
+	assertError(t, e.do("POST", "/api/omsp/v2/migrations/"+idA+"/start", e.orgRead, nil), 403, CodeForbidden, "INSUFFICIENT_ROLE", "cannot do this in project")
+	// An ORG key naming no project lists every project it can see.
+	if l := e.do("GET", "/api/omsp/v2/migrations", e.orgRead, nil); l.status != 200 || l.body["totalCount"] != 2.0 {
+		t.Fatalf("ORG list: %s", l.raw)
+	}
+	if l := e.do("GET", "/api/omsp/v2/migrations", e.otherOrg, nil); l.status != 200 || l.body["totalCount"] != 0.0 {
+		t.Fatalf("other org list: %s", l.raw)
+	}
+	// Creating still needs the ferry project from an ORG key.
 	assertError(t, e.do("POST", "/api/omsp/v2/migrations", e.orgOwner, createBody("")), 400, CodeParamError, "PROJECT_REQUIRED", "projectId")
 	assertSuccess(t, e.do("GET", prog(idA)+"?projectId="+e.projA.ID, e.orgOwner, nil), false)
 	assertSuccess(t, e.do("GET", prog(idA)+"?groupId="+e.projA.ID, e.orgRead, nil), false)
