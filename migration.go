@@ -210,6 +210,8 @@ type Migration struct {
 	ReadyForCutover bool       `json:"readyForCutover"`
 	CutoverDeadline *time.Time `json:"cutoverDeadline,omitempty"`
 	Error           string     `json:"error,omitempty"`
+	// Cutover is the record of the job's cutover (set when it is asked for).
+	Cutover *CutoverInfo `json:"cutover,omitempty"`
 	// Hosts are the agents that have run the job (newest last).
 	Hosts []string `json:"hosts,omitempty"`
 	Lease *Lease   `json:"lease,omitempty"`
@@ -236,6 +238,11 @@ func (m *Migration) Redacted() *Migration {
 	c.Source = m.Source.Redacted()
 	c.Target = m.Target.Redacted()
 	c.Steps = append([]Step(nil), m.Steps...)
+	if m.Cutover != nil {
+		ci := *m.Cutover
+		ci.Notes = append([]string(nil), m.Cutover.Notes...)
+		c.Cutover = &ci
+	}
 	return &c
 }
 

@@ -32,6 +32,7 @@ type pendingProgress struct {
 	msg       *string
 	lag       *time.Duration
 	appliedAt *time.Time
+	cutover   []func(c *ferry.CutoverInfo) // cutover record updates (ferry.CutoverRecorder)
 }
 
 func (a *Agent) runMigration(ctx context.Context, m *ferry.Migration) {
@@ -191,6 +192,9 @@ func (j *job) endStep(ctx context.Context, name ferry.StepName) error {
 		if name == ferry.StepIncremental || name == ferry.StepReverseIncremental {
 			m.LagSeconds = nil
 		}
+		if name == ferry.StepVerify {
+			m.RecordVerification(now)
+		}
 		return nil
 	})
 	return err
@@ -220,7 +224,7 @@ func (j *job) currentStep() ferry.StepName {
 func (j *job) flushWith(ctx context.Context, extra func(m *ferry.Migration, now time.Time) error) (*ferry.Migration, error) {
 	j.mu.Lock()
 	p := j.pending
-	j.pending.set, j.pending.msg, j.pending.lag, j.pending.appliedAt = false, nil, nil, nil
+	j.pending.set, j.pending.msg, j.pending.lag, j.pending.appliedAt, j.pending.cutover = false, nil, nil, nil, nil
 	name := j.step
 	j.mu.Unlock()
 	m, err := j.update(ctx, func(m *ferry.Migration, now time.Time) error {
@@ -245,6 +249,14 @@ func (j *job) flushWith(ctx context.Context, extra func(m *ferry.Migration, now 
 				m.LagSeconds = &sec
 			}
 		}
+		if len(p.cutover) > 0 {
+			if m.Cutover == nil {
+				m.Cutover = &ferry.CutoverInfo{}
+			}
+			for _, fn := range p.cutover {
+				fn(m.Cutover)
+			}
+		}
 		if extra != nil {
 			if err := extra(m, now); err != nil {
 				return err
@@ -266,6 +278,8 @@ func (j *job) flushWith(ctx context.Context, extra func(m *ferry.Migration, now 
 			j.mu.Lock()
 			if !j.pending.set && p.set {
 				j.pending = p
+			} else if len(p.cutover) > 0 {
+				j.pending.cutover = append(p.cutover, j.pending.cutover...)
 			}
 			j.mu.Unlock()
 			j.log.Warn("heartbeat failed", "err", err)
@@ -364,6 +378,14 @@ func (j *job) fail(err error) {
 			s.Counters = p.counters
 			s.Progress = clampPercent(p.percent)
 		}
+		if len(p.cutover) > 0 {
+			if m.Cutover == nil {
+				m.Cutover = &ferry.CutoverInfo{}
+			}
+			for _, fn := range p.cutover {
+				fn(m.Cutover)
+			}
+		}
 		m.Error = msg
 		if retryable && m.Options.ResumeMode != ferry.ResumeManual && m.Attempts < j.a.cfg.MaxAttempts && m.State.Active() {
 			m.Attempts++
@@ -375,6 +397,9 @@ func (j *job) fail(err error) {
 		if s := m.Step(stepName); s != nil {
 			s.State = ferry.StepFailed
 			s.Message = msg
+		}
+		if stepName == ferry.StepVerify {
+			m.RecordVerification(now)
 		}
 		return m.Transition(ferry.StateFailed, now)
 	})
@@ -438,5 +463,13 @@ func (r *stepRuntime) Save(ctx context.Context, cp json.RawMessage) error {
 }
 
 func (r *stepRuntime) Cutover() <-chan struct{} { return r.j.cutover }
+
+// RecordCutover queues an update of the job's cutover record for the next
+// flush (ferry.CutoverRecorder).
+func (r *stepRuntime) RecordCutover(fn func(c *ferry.CutoverInfo)) {
+	r.j.mu.Lock()
+	r.j.pending.cutover = append(r.j.pending.cutover, fn)
+	r.j.mu.Unlock()
+}
 func (r *stepRuntime) Logger() *slog.Logger     { return r.j.log.With("step", r.name) }
 func (r *stepRuntime) AgentID() string          { return r.j.a.cfg.ID }
