@@ -471,5 +471,5 @@ func (r *stepRuntime) RecordCutover(fn func(c *ferry.CutoverInfo)) {
 	r.j.pending.cutover = append(r.j.pending.cutover, fn)
 	r.j.mu.Unlock()
 }
-func (r *stepRuntime) Logger() *slog.Logger     { return r.j.log.With("step", r.name) }
-func (r *stepRuntime) AgentID() string          { return r.j.a.cfg.ID }
+func (r *stepRuntime) Logger() *slog.Logger { return r.j.log.With("step", r.name) }
+func (r *stepRuntime) AgentID() string      { return r.j.a.cfg.ID }
