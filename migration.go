@@ -313,8 +313,11 @@ func (m *Migration) Transition(to State, now time.Time) error {
 		m.ReleasedAt = &now
 		m.Lease = nil
 	}
-	if !to.Active() {
+	if !to.Active() || to == StateRunning {
+		// Paused, stopped or (re)started: the lag is measured anew, and
+		// readyForCutover follows it.
 		m.LagSeconds = nil
+		m.ReadyForCutover = false
 	}
 	m.UpdatedAt = now
 	return nil
