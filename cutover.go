@@ -153,6 +153,13 @@ type SourceReleaser interface {
 	ReleaseSource(ctx context.Context, m *Migration) error
 }
 
+// CutoverPlanner is implemented by engines that say beforehand what their
+// cutover will do to the job's source (the answer to a cutover request
+// carries it in the cutover record's notes until the engine reports).
+type CutoverPlanner interface {
+	CutoverPlan(m *Migration) string
+}
+
 // RecordVerification copies the verification step's outcome into the
 // cutover record of a job that was cut over.
 func (m *Migration) RecordVerification(now time.Time) {

@@ -209,6 +209,13 @@ func (s *Service) CutoverMigration(ctx context.Context, projectID, id string) (*
 			m.Cutover = &CutoverInfo{}
 		}
 		m.Cutover.RequestedAt = &now
+		if eng, err := s.Registry.Engine(m.Engine); err == nil {
+			if p, ok := eng.(CutoverPlanner); ok {
+				if plan := p.CutoverPlan(m); plan != "" {
+					m.Cutover.Notes = []string{plan}
+				}
+			}
+		}
 		return nil
 	})
 }

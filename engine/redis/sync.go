@@ -550,6 +550,14 @@ func recordPause(rt ferry.StepRuntime, m *ferry.Migration, at time.Time, pos str
 	})
 }
 
+// CutoverPlan says what cutover does to the source (ferry.CutoverPlanner).
+func (e *Engine) CutoverPlan(m *ferry.Migration) string {
+	if m.Options.Extra["mode"] == ModeScan && m.Options.Extra["cutover_pause"] == "none" {
+		return "cutover does not pause the source's writes (cutover_pause=none): stop the application's writes before cutting over"
+	}
+	return fmt.Sprintf("cutover pauses the source's writes (CLIENT PAUSE WRITE for %d s) and leaves them paused after the target has every change: switch the clients to the target, or lift the pause with release-source", pauseSeconds(m))
+}
+
 // recordDrained reports the position the target holds every change up to.
 func recordDrained(rt ferry.StepRuntime, pos string) {
 	now := time.Now()
