@@ -184,7 +184,7 @@ func (e *Engine) runScan(ctx context.Context, m *ferry.Migration, step ferry.Ste
 		return e.scanIncremental(ctx, m, rt)
 	case ferry.StepCutover:
 		takeScanSession(e, m.ID).close()
-		rt.Message("source writes paused; every key changed before the pause was copied again: switch clients to the target")
+		rt.Message("every key changed before the pause was copied again; " + pauseNote(m))
 		return nil
 	case ferry.StepVerify:
 		return e.verify(ctx, m, rt)
