@@ -121,7 +121,7 @@ type cutoverRecord struct {
 
 // notReady is the readiness reasons in one line ("" when ready or unknown).
 func (m *migration) notReady() string {
-	if m.Readiness == nil || m.Readiness.Ready {
+	if m.Readiness == nil || m.Readiness.Ready || m.ended() {
 		return ""
 	}
 	var parts []string
@@ -133,7 +133,7 @@ func (m *migration) notReady() string {
 
 // advice is the first readiness reason's advice.
 func (m *migration) advice() string {
-	if m.Readiness == nil {
+	if m.Readiness == nil || m.ended() {
 		return ""
 	}
 	for _, r := range m.Readiness.Reasons {
@@ -244,7 +244,7 @@ func syncText(m *migration, s step) string {
 		return ""
 	}
 	if s.State == "done" || s.State == "pending" {
-		return s.State
+		return ""
 	}
 	var parts []string
 	if s.Counters.LagBytes > 0 {

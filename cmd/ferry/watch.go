@@ -80,7 +80,11 @@ func (w *watcher) header() string {
 	if l := m.lagText(); l != "" {
 		parts = append(parts, l)
 	}
-	ready := "ready for cutover: " + yesNo(m.ReadyForCutover)
+	isReady := m.ReadyForCutover
+	if m.Readiness != nil {
+		isReady = m.Readiness.Ready
+	}
+	ready := "ready for cutover: " + yesNo(isReady)
 	if m.CutoverDeadline != nil {
 		ready += " (deadline " + fmtTime(m.CutoverDeadline) + ")"
 	}
