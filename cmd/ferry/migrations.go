@@ -259,4 +259,3 @@ func syncText(m *migration, s step) string {
 	}
 	return strings.Join(parts, ", ")
 }
-
