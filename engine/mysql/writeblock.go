@@ -108,7 +108,9 @@ func recordCutoverStart(rt ferry.StepRuntime, block string, blockedAt time.Time,
 		}
 		if block == writeBlockReadOnl {
 			c.SourceWriteBlock = ferry.WriteBlockReadOnly
-			c.SourceBlockedAt = &blockedAt
+			if c.SourceBlockedAt == nil { // a resumed cutover blocks again: keep the first time
+				c.SourceBlockedAt = &blockedAt
+			}
 			c.Notes = []string{"the source was made read-only (SET GLOBAL read_only=ON) before its final position was read, and stays so until release-source: writes by users without SUPER / READ_ONLY ADMIN fail with error 1290"}
 		} else {
 			c.SourceWriteBlock = ferry.WriteBlockNone

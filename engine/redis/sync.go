@@ -544,7 +544,10 @@ func recordPause(rt ferry.StepRuntime, m *ferry.Migration, at time.Time, pos str
 	until := at.Add(time.Duration(pauseSeconds(m)) * time.Second)
 	ferry.RecordCutover(rt, func(c *ferry.CutoverInfo) {
 		c.SourceWriteBlock = ferry.WriteBlockClientPause
-		c.SourceBlockedAt, c.SourceBlockedUntil = &at, &until
+		if c.SourceBlockedAt == nil || c.SourceReleasedAt != nil { // a resumed cutover pauses again: keep the first time
+			c.SourceBlockedAt = &at
+		}
+		c.SourceBlockedUntil, c.SourceReleasedAt = &until, nil
 		c.SourcePosition = pos
 		c.Notes = []string{fmt.Sprintf("the source's writes are paused (CLIENT PAUSE WRITE for %d s, until %s): clients writing to it wait; switch them to the target, or lift the pause with release-source", pauseSeconds(m), until.UTC().Format(time.RFC3339))}
 	})
