@@ -280,6 +280,13 @@ func (c *cli) migrationsWatch(args []string) error {
 	ui.finish(m)
 	if !f.json {
 		fmt.Fprintf(c.stdout, "migration %s %s\n", m.ID, m.State)
+		if m.Cutover != nil && m.Cutover.Summary != "" {
+			fmt.Fprintln(c.stdout, "source:", m.Cutover.Summary)
+		}
+		if v := m.Cutover; v != nil && v.Verification != nil {
+			fmt.Fprintf(c.stdout, "verification: %s, %d missing, %d extra, %d different of %s %s\n", v.Verification.State,
+				v.Verification.Missing, v.Verification.Extra, v.Verification.Different, fmtCount(v.Verification.Checked), v.Verification.Unit)
+		}
 	}
 	switch m.State {
 	case "failed", "expired":
