@@ -170,6 +170,10 @@ type Options struct {
 	Parallelism int `json:"parallelism,omitempty"`
 	// CutoverLagSeconds: readyForCutover once lag stays at or below it.
 	CutoverLagSeconds int `json:"cutoverLagSeconds,omitempty"`
+	// ReleaseSourceAfterCutover lifts the write block cutover put on the
+	// source (Redis pause, MySQL read_only) when the job completes, after
+	// verification, instead of leaving it until release-source.
+	ReleaseSourceAfterCutover bool `json:"releaseSourceAfterCutover,omitempty"`
 	// Extra carries engine-specific settings (for example Redis "mode":
 	// "psync"|"scan"|"backup_import", backup file lists).
 	Extra map[string]string `json:"extra,omitempty"`

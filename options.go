@@ -30,6 +30,7 @@ var CommonOptions = []OptionSpec{
 	{Key: "cutoverLagSeconds", Doc: "ready for cutover once the lag is at or below this (a number, default 5)"},
 	{Key: "resumeMode", Values: []string{string(ResumeAuto), string(ResumeManual)}, Doc: "retry a broken step by itself, or fail"},
 	{Key: "dropTarget", Values: []string{"true", "false"}, Doc: "empty the target's included namespaces before copying"},
+	{Key: "releaseSourceAfterCutover", Values: []string{"true", "false"}, Doc: "lift the write block cutover put on the source when the job completes (default: it stays until release-source)"},
 }
 
 // CheckOption checks key=value against the common options and the

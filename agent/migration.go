@@ -120,15 +120,44 @@ func (j *job) run(ctx context.Context) error {
 		}
 		j.log.Info("step done", "step", st.Name)
 	}
+	released, releaseErr := j.releaseSource(ctx, eng)
 	_, err = j.update(ctx, func(m *ferry.Migration, now time.Time) error {
 		m.CurrentStep = ""
 		m.Error = ""
+		if m.Cutover != nil && released {
+			m.Cutover.SourceReleasedAt = &now
+		}
+		if m.Cutover != nil && releaseErr != nil {
+			m.Cutover.Notes = append(m.Cutover.Notes, "releaseSourceAfterCutover: the source's write block could not be lifted ("+ferry.ErrorMessage(releaseErr)+"): run release-source")
+		}
 		return m.Transition(ferry.StateCompleted, now)
 	})
 	if err == nil {
 		j.log.Info("migration completed")
 	}
 	return err
+}
+
+// releaseSource lifts the source's write block at the end of a job whose
+// options ask for it (options.releaseSourceAfterCutover); a failure is
+// recorded, not fatal: the target is complete.
+func (j *job) releaseSource(ctx context.Context, eng ferry.Engine) (bool, error) {
+	j.mu.Lock()
+	m := *j.m
+	j.mu.Unlock()
+	if !m.Options.ReleaseSourceAfterCutover || !m.Cutover.SourceBlocked(j.a.now()) {
+		return false, nil
+	}
+	rel, ok := eng.(ferry.SourceReleaser)
+	if !ok {
+		return false, nil
+	}
+	if err := rel.ReleaseSource(ctx, &m); err != nil {
+		j.log.Warn("could not lift the source's write block after cutover", "err", err)
+		return false, err
+	}
+	j.log.Info("source's write block lifted after cutover (releaseSourceAfterCutover)")
+	return true, nil
 }
 
 type stepError struct {

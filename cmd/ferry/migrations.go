@@ -93,7 +93,7 @@ func buildOptions(engine string, kv map[string]string, opts map[string]any) erro
 				return ferry.FieldError("options."+k, "want a number, got %q", v)
 			}
 			opts[k] = n
-		case "dropTarget":
+		case "dropTarget", "releaseSourceAfterCutover":
 			opts[k] = v == "true"
 		default:
 			opts[k] = v

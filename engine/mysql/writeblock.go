@@ -132,7 +132,9 @@ func recordDrained(rt ferry.StepRuntime, drained pos) {
 
 // CutoverPlan says what cutover does to the source (ferry.CutoverPlanner).
 func (e *Engine) CutoverPlan(m *ferry.Migration) string {
-	if b, _ := writeBlock(m); b == writeBlockReadOnl {
+	if b, _ := writeBlock(m); b == writeBlockReadOnl && m.Options.ReleaseSourceAfterCutover {
+		return "cutover makes the source read-only (SET GLOBAL read_only=ON) before reading its final position, drains to it, verifies, and makes it writable again when the job completes (releaseSourceAfterCutover): writes after that are not migrated"
+	} else if b == writeBlockReadOnl {
 		return "cutover makes the source read-only (SET GLOBAL read_only=ON) before reading its final position, drains to it, and leaves it read-only until release-source"
 	}
 	return "cutover does not stop the source's writes: it drains to the source's position at the cutover request; a row written to the source after it is not on the target (options.extra.cutover_write_block=read_only blocks them)"

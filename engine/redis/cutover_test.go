@@ -95,3 +95,34 @@ func TestCutoverLeavesSourcePaused(t *testing.T) {
 	b, _ := json.MarshalIndent(c, "", "  ")
 	t.Logf("cutover record: %s", b)
 }
+
+// TestReleaseSourceAfterCutover: with options.releaseSourceAfterCutover the
+// agent lifts the pause itself when the job completes.
+func TestReleaseSourceAfterCutover(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		e.srcC.Set(ctx, fmt.Sprintf("k:%d", i), i, 0)
+	}
+	m := e.create(ferry.Modes{Full: true, Incremental: true, Verify: true}, ferry.Options{ReleaseSourceAfterCutover: true})
+	e.agent("agent-1")
+	e.wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
+	cm, err := e.svc.CutoverMigration(e.ctx, e.proj.ID, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(cm.Cutover.Notes, " "), "lifts the pause when the job completes") {
+		t.Fatalf("cutover answer notes: %v", cm.Cutover.Notes)
+	}
+	m = e.wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	c := m.Cutover
+	if c == nil || c.SourceBlockedAt == nil || c.SourceReleasedAt == nil || c.SourceState(time.Now()) != ferry.SourceWritable ||
+		c.Verification == nil || c.Verification.State != ferry.StepDone || c.Verification.Checked != 50 {
+		t.Fatalf("cutover record %+v", c)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := e.srcC.Set(tctx, "after", 1, 0).Err(); err != nil {
+		t.Fatalf("a write after the job completed: %v", err)
+	}
+}

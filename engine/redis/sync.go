@@ -558,6 +558,9 @@ func (e *Engine) CutoverPlan(m *ferry.Migration) string {
 	if m.Options.Extra["mode"] == ModeScan && m.Options.Extra["cutover_pause"] == "none" {
 		return "cutover does not pause the source's writes (cutover_pause=none): stop the application's writes before cutting over"
 	}
+	if m.Options.ReleaseSourceAfterCutover {
+		return fmt.Sprintf("cutover pauses the source's writes (CLIENT PAUSE WRITE for %d s) while it drains and verifies, and lifts the pause when the job completes (releaseSourceAfterCutover): writes to the source after that are not migrated", pauseSeconds(m))
+	}
 	return fmt.Sprintf("cutover pauses the source's writes (CLIENT PAUSE WRITE for %d s) and leaves them paused after the target has every change: switch the clients to the target, or lift the pause with release-source", pauseSeconds(m))
 }
 
