@@ -85,7 +85,7 @@ func TestBuildOptions(t *testing.T) {
 		}},
 		{"mongodb", map[string]string{"reader": "oplog"}, "", nil},
 		{"redis", map[string]string{"conflct": "replace"}, "unknown option \"conflct\" for the redis engine; known options: aof_load_truncated, backup_bucket", nil},
-		{"mysql", map[string]string{"mode": "scan"}, "known options: bandwidthLimitMb, conflict, cutoverLagSeconds, cutover_write_block, dropTarget, fullLoad, fullLoadBinlog, parallelism, resumeMode", nil},
+		{"mysql", map[string]string{"mode": "scan"}, "known options: bandwidthLimitMb, conflict, cutoverLagSeconds, cutover_write_block, dropTarget, fullLoad, fullLoadBinlog, parallelism, releaseSourceAfterCutover, resumeMode", nil},
 		{"", map[string]string{"nope": "1"}, "for any engine", nil},
 		{"", map[string]string{"reader": "oplog"}, "", nil},
 		{"redis", map[string]string{"mode": "rsync"}, "not one of psync, scan, backup_import", nil},
