@@ -202,12 +202,16 @@ func TestCutoverWriteBlock(t *testing.T) {
 	if _, err := appDB.Exec("INSERT INTO app.events (seq, payload) VALUES (-1, 'after cutover')"); err == nil || !strings.Contains(err.Error(), "1290") {
 		t.Fatalf("an application write after cutover: %v, want error 1290 (read-only)", err)
 	}
+	// The writer keeps writing into the block: its writes are refused.
+	for deadline := time.Now().Add(10 * time.Second); w.refused.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	acked := w.halt()
 	if err, _ := w.otherErr.Load().(error); err != nil {
 		t.Fatalf("application writer: %v", err)
 	}
 	if w.refused.Load() == 0 {
-		t.Errorf("no application write was refused during cutover")
+		t.Errorf("no application write was refused after cutover")
 	}
 	srcN, srcSum := tableSum(t, e.srcDB)
 	dstN, dstSum := tableSum(t, e.dstDB)
