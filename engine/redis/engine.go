@@ -121,7 +121,7 @@ func (e *Engine) RunStep(ctx context.Context, m *ferry.Migration, step ferry.Ste
 }
 
 // pauseNote says what cutover left on the source, for the cutover step's
-// message (which every dialect shows).
+// message.
 func pauseNote(m *ferry.Migration) string {
 	if n := m.Cutover.Summary(time.Now()); n != "" {
 		return n
