@@ -170,6 +170,10 @@ type Options struct {
 	Parallelism int `json:"parallelism,omitempty"`
 	// CutoverLagSeconds: readyForCutover once lag stays at or below it.
 	CutoverLagSeconds int `json:"cutoverLagSeconds,omitempty"`
+	// ReleaseSourceAfterCutover lifts the write block cutover put on the
+	// source (Redis pause, MySQL read_only) when the job completes, after
+	// verification, instead of leaving it until release-source.
+	ReleaseSourceAfterCutover bool `json:"releaseSourceAfterCutover,omitempty"`
 	// Extra carries engine-specific settings (for example Redis "mode":
 	// "psync"|"scan"|"backup_import", backup file lists).
 	Extra map[string]string `json:"extra,omitempty"`
@@ -210,6 +214,8 @@ type Migration struct {
 	ReadyForCutover bool       `json:"readyForCutover"`
 	CutoverDeadline *time.Time `json:"cutoverDeadline,omitempty"`
 	Error           string     `json:"error,omitempty"`
+	// Cutover is the record of the job's cutover (set when it is asked for).
+	Cutover *CutoverInfo `json:"cutover,omitempty"`
 	// Hosts are the agents that have run the job (newest last).
 	Hosts []string `json:"hosts,omitempty"`
 	Lease *Lease   `json:"lease,omitempty"`
@@ -236,6 +242,11 @@ func (m *Migration) Redacted() *Migration {
 	c.Source = m.Source.Redacted()
 	c.Target = m.Target.Redacted()
 	c.Steps = append([]Step(nil), m.Steps...)
+	if m.Cutover != nil {
+		ci := *m.Cutover
+		ci.Notes = append([]string(nil), m.Cutover.Notes...)
+		c.Cutover = &ci
+	}
 	return &c
 }
 
@@ -306,8 +317,11 @@ func (m *Migration) Transition(to State, now time.Time) error {
 		m.ReleasedAt = &now
 		m.Lease = nil
 	}
-	if !to.Active() {
+	if !to.Active() || to == StateRunning {
+		// Paused, stopped or (re)started: the lag is measured anew, and
+		// readyForCutover follows it.
 		m.LagSeconds = nil
+		m.ReadyForCutover = false
 	}
 	m.UpdatedAt = now
 	return nil

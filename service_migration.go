@@ -191,10 +191,23 @@ func (s *Service) CutoverMigration(ctx context.Context, projectID, id string) (*
 			return nil
 		}
 		if m.State != StateRunning || m.CurrentStep != StepIncremental {
-			return &Error{Code: ECONFLICT, Reason: "CUTOVER_NOT_ALLOWED", Message: fmt.Sprintf("migration %s is %s in step %s; cutover is possible only during incremental sync", m.ID, m.State, m.CurrentStep),
-				Advice: "wait until the migration reports readyForCutover"}
+			return m.cutoverRefusal(now)
 		}
-		return m.Transition(StateCuttingOver, now)
+		if err := m.Transition(StateCuttingOver, now); err != nil {
+			return err
+		}
+		if m.Cutover == nil {
+			m.Cutover = &CutoverInfo{}
+		}
+		m.Cutover.RequestedAt = &now
+		if eng, err := s.Registry.Engine(m.Engine); err == nil {
+			if p, ok := eng.(CutoverPlanner); ok {
+				if plan := p.CutoverPlan(m); plan != "" {
+					m.Cutover.Notes = []string{plan}
+				}
+			}
+		}
+		return nil
 	})
 }
 

@@ -102,11 +102,18 @@ func (e *countEngine) RunStep(ctx context.Context, m *ferry.Migration, step ferr
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-rt.Cutover():
+				now := time.Now()
+				ferry.RecordCutover(rt, func(c *ferry.CutoverInfo) {
+					c.SourceWriteBlock, c.SourceBlockedAt, c.SourcePosition, c.DrainedPosition = ferry.WriteBlockClientPause, &now, "offset 7", "offset 7"
+				})
 				rt.Lag(0, time.Now())
 				return nil
 			case <-t.C:
 			}
 		}
+	case ferry.StepVerify:
+		rt.Progress(ferry.Counters{Done: int64(e.Items), Total: int64(e.Items), Unit: "keys"}, 100)
+		rt.Message("verified: equal")
 	}
 	return nil
 }
@@ -421,5 +428,31 @@ func TestPauseResumeNeverRunsTwice(t *testing.T) {
 	}
 	if m.Step(ferry.StepFull).Counters.Done != 300 {
 		t.Fatalf("done %d", m.Step(ferry.StepFull).Counters.Done)
+	}
+}
+
+// TestCutoverRecord: what an engine reports through ferry.RecordCutover
+// lands in the job's cutover record, with the request time and the
+// verification step's outcome.
+func TestCutoverRecord(t *testing.T) {
+	eng := &countEngine{Items: 5, ItemDelay: time.Millisecond}
+	f := newFixture(t, openSQLite(t), eng)
+	m := f.create(t, ferry.Modes{Full: true, Incremental: true, Verify: true})
+	f.agent(t, "agent-1", 2*time.Second)
+	m = f.waitFor(t, m.ID, "ready for cutover", func(m *ferry.Migration) bool { return m.ReadyForCutover })
+	if m.Cutover != nil {
+		t.Fatalf("cutover record before cutover: %+v", m.Cutover)
+	}
+	if _, err := f.svc.CutoverMigration(f.ctx, f.proj.ID, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	m = f.waitFor(t, m.ID, "completed", func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	c := m.Cutover
+	if c == nil || c.RequestedAt == nil || c.SourceWriteBlock != ferry.WriteBlockClientPause || c.SourceBlockedAt == nil || c.SourcePosition != "offset 7" ||
+		c.Verification == nil || c.Verification.State != ferry.StepDone || c.Verification.Checked != 5 || c.Verification.Message != "verified: equal" {
+		t.Fatalf("cutover record %+v (verification %+v)", c, c.Verification)
+	}
+	if !c.SourceBlocked(time.Now()) || c.SourceState(time.Now()) != ferry.SourceWritePaused {
+		t.Fatalf("source state %s", c.SourceState(time.Now()))
 	}
 }

@@ -32,6 +32,7 @@ type pendingProgress struct {
 	msg       *string
 	lag       *time.Duration
 	appliedAt *time.Time
+	cutover   []func(c *ferry.CutoverInfo) // cutover record updates (ferry.CutoverRecorder)
 }
 
 func (a *Agent) runMigration(ctx context.Context, m *ferry.Migration) {
@@ -120,9 +121,16 @@ func (j *job) run(ctx context.Context) error {
 		}
 		j.log.Info("step done", j.stepDoneAttrs(st.Name, time.Since(runStart))...)
 	}
+	released, releaseErr := j.releaseSource(ctx, eng)
 	_, err = j.update(ctx, func(m *ferry.Migration, now time.Time) error {
 		m.CurrentStep = ""
 		m.Error = ""
+		if m.Cutover != nil && released {
+			m.Cutover.SourceReleasedAt = &now
+		}
+		if m.Cutover != nil && releaseErr != nil {
+			m.Cutover.Notes = append(m.Cutover.Notes, "releaseSourceAfterCutover: the source's write block could not be lifted ("+ferry.ErrorMessage(releaseErr)+"): run release-source")
+		}
 		return m.Transition(ferry.StateCompleted, now)
 	})
 	if err == nil {
@@ -167,6 +175,28 @@ func (j *job) stepDoneAttrs(name ferry.StepName, run time.Duration) []any {
 		attrs = append(attrs, "ratePerSec", int64(c.RatePerSec))
 	}
 	return attrs
+}
+
+// releaseSource lifts the source's write block at the end of a job whose
+// options ask for it (options.releaseSourceAfterCutover); a failure is
+// recorded, not fatal: the target is complete.
+func (j *job) releaseSource(ctx context.Context, eng ferry.Engine) (bool, error) {
+	j.mu.Lock()
+	m := *j.m
+	j.mu.Unlock()
+	if !m.Options.ReleaseSourceAfterCutover || !m.Cutover.SourceBlocked(j.a.now()) {
+		return false, nil
+	}
+	rel, ok := eng.(ferry.SourceReleaser)
+	if !ok {
+		return false, nil
+	}
+	if err := rel.ReleaseSource(ctx, &m); err != nil {
+		j.log.Warn("could not lift the source's write block after cutover", "err", err)
+		return false, err
+	}
+	j.log.Info("source's write block lifted after cutover (releaseSourceAfterCutover)")
+	return true, nil
 }
 
 type stepError struct {
@@ -231,6 +261,9 @@ func (j *job) endStep(ctx context.Context, name ferry.StepName) error {
 		if name == ferry.StepIncremental || name == ferry.StepReverseIncremental {
 			m.LagSeconds = nil
 		}
+		if name == ferry.StepVerify {
+			m.RecordVerification(now)
+		}
 		return nil
 	})
 	return err
@@ -260,7 +293,7 @@ func (j *job) currentStep() ferry.StepName {
 func (j *job) flushWith(ctx context.Context, extra func(m *ferry.Migration, now time.Time) error) (*ferry.Migration, error) {
 	j.mu.Lock()
 	p := j.pending
-	j.pending.set, j.pending.msg, j.pending.lag, j.pending.appliedAt = false, nil, nil, nil
+	j.pending.set, j.pending.msg, j.pending.lag, j.pending.appliedAt, j.pending.cutover = false, nil, nil, nil, nil
 	name := j.step
 	j.mu.Unlock()
 	m, err := j.update(ctx, func(m *ferry.Migration, now time.Time) error {
@@ -285,6 +318,14 @@ func (j *job) flushWith(ctx context.Context, extra func(m *ferry.Migration, now 
 				m.LagSeconds = &sec
 			}
 		}
+		if len(p.cutover) > 0 {
+			if m.Cutover == nil {
+				m.Cutover = &ferry.CutoverInfo{}
+			}
+			for _, fn := range p.cutover {
+				fn(m.Cutover)
+			}
+		}
 		if extra != nil {
 			if err := extra(m, now); err != nil {
 				return err
@@ -306,6 +347,8 @@ func (j *job) flushWith(ctx context.Context, extra func(m *ferry.Migration, now 
 			j.mu.Lock()
 			if !j.pending.set && p.set {
 				j.pending = p
+			} else if len(p.cutover) > 0 {
+				j.pending.cutover = append(p.cutover, j.pending.cutover...)
 			}
 			j.mu.Unlock()
 			j.log.Warn("heartbeat failed", "err", err)
@@ -404,6 +447,14 @@ func (j *job) fail(err error) {
 			s.Counters = p.counters
 			s.Progress = clampPercent(p.percent)
 		}
+		if len(p.cutover) > 0 {
+			if m.Cutover == nil {
+				m.Cutover = &ferry.CutoverInfo{}
+			}
+			for _, fn := range p.cutover {
+				fn(m.Cutover)
+			}
+		}
 		m.Error = ferry.RedactText(msg) // an engine error may quote a connection string
 		if retryable && m.Options.ResumeMode != ferry.ResumeManual && m.Attempts < j.a.cfg.MaxAttempts && m.State.Active() {
 			m.Attempts++
@@ -415,6 +466,9 @@ func (j *job) fail(err error) {
 		if s := m.Step(stepName); s != nil {
 			s.State = ferry.StepFailed
 			s.Message = msg
+		}
+		if stepName == ferry.StepVerify {
+			m.RecordVerification(now)
 		}
 		return m.Transition(ferry.StateFailed, now)
 	})
@@ -478,5 +532,13 @@ func (r *stepRuntime) Save(ctx context.Context, cp json.RawMessage) error {
 }
 
 func (r *stepRuntime) Cutover() <-chan struct{} { return r.j.cutover }
-func (r *stepRuntime) Logger() *slog.Logger     { return r.j.log.With("step", r.name) }
-func (r *stepRuntime) AgentID() string          { return r.j.a.cfg.ID }
+
+// RecordCutover queues an update of the job's cutover record for the next
+// flush (ferry.CutoverRecorder).
+func (r *stepRuntime) RecordCutover(fn func(c *ferry.CutoverInfo)) {
+	r.j.mu.Lock()
+	r.j.pending.cutover = append(r.j.pending.cutover, fn)
+	r.j.mu.Unlock()
+}
+func (r *stepRuntime) Logger() *slog.Logger { return r.j.log.With("step", r.name) }
+func (r *stepRuntime) AgentID() string      { return r.j.a.cfg.ID }

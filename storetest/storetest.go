@@ -186,12 +186,16 @@ func fullMigration(projectID string, created time.Time) *ferry.Migration {
 		LagSeconds:      &lag,
 		ReadyForCutover: true,
 		CutoverDeadline: ptr(created.Add(ferry.CutoverWindow)),
-		Error:           "",
-		Hosts:           []string{"agent-a"},
-		Attempts:        2,
-		CreatedAt:       created,
-		UpdatedAt:       created,
-		StartedAt:       ptr(created.Add(time.Second)),
+		Cutover: &ferry.CutoverInfo{RequestedAt: ptr(created.Add(4 * time.Second)), SourceWriteBlock: ferry.WriteBlockReadOnly,
+			SourceBlockedAt: ptr(created.Add(5 * time.Second)), SourcePosition: "binlog.000001:4 (gtid 0-1-7)", DrainedPosition: "binlog.000001:4",
+			DrainedAt: ptr(created.Add(6 * time.Second)), Notes: []string{"read-only until release-source"},
+			Verification: &ferry.CutoverVerification{State: ferry.StepDone, Checked: 1000, Unit: "rows", Message: "equal", At: ptr(created.Add(7 * time.Second))}},
+		Error:     "",
+		Hosts:     []string{"agent-a"},
+		Attempts:  2,
+		CreatedAt: created,
+		UpdatedAt: created,
+		StartedAt: ptr(created.Add(time.Second)),
 	}
 }
 

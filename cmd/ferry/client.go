@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ferrymigrate/ferry"
 )
 
 // clientFlags locate the server and the caller's key pair.
@@ -237,6 +239,7 @@ type counters struct {
 	Missing    int64   `json:"missing"`
 	Extra      int64   `json:"extra"`
 	Different  int64   `json:"different"`
+	LagBytes   int64   `json:"lagBytes"`
 	RatePerSec float64 `json:"ratePerSec"`
 	Unit       string  `json:"unit"`
 }
@@ -253,24 +256,26 @@ type step struct {
 }
 
 type migration struct {
-	ID              string     `json:"id"`
-	ProjectID       string     `json:"projectId"`
-	Name            string     `json:"name"`
-	Engine          string     `json:"engine"`
-	Source          endpoint   `json:"source"`
-	Target          endpoint   `json:"target"`
-	State           string     `json:"state"`
-	CurrentStep     string     `json:"currentStep"`
-	Progress        float64    `json:"progress"`
-	Steps           []step     `json:"steps"`
-	LagSeconds      *int64     `json:"lagSeconds"`
-	ReadyForCutover bool       `json:"readyForCutover"`
-	CutoverDeadline *time.Time `json:"cutoverDeadline"`
-	Error           string     `json:"error"`
-	Hosts           []string   `json:"hosts"`
-	CreatedAt       time.Time  `json:"createdAt"`
-	StartedAt       *time.Time `json:"startedAt"`
-	FinishedAt      *time.Time `json:"finishedAt"`
+	ID              string           `json:"id"`
+	ProjectID       string           `json:"projectId"`
+	Name            string           `json:"name"`
+	Engine          string           `json:"engine"`
+	Source          endpoint         `json:"source"`
+	Target          endpoint         `json:"target"`
+	State           string           `json:"state"`
+	CurrentStep     string           `json:"currentStep"`
+	Progress        float64          `json:"progress"`
+	Steps           []step           `json:"steps"`
+	LagSeconds      *int64           `json:"lagSeconds"`
+	ReadyForCutover bool             `json:"readyForCutover"`
+	Readiness       *ferry.Readiness `json:"readiness"`
+	Cutover         *cutoverRecord   `json:"cutover"`
+	CutoverDeadline *time.Time       `json:"cutoverDeadline"`
+	Error           string           `json:"error"`
+	Hosts           []string         `json:"hosts"`
+	CreatedAt       time.Time        `json:"createdAt"`
+	StartedAt       *time.Time       `json:"startedAt"`
+	FinishedAt      *time.Time       `json:"finishedAt"`
 }
 
 // ended reports whether the job's data path is over.

@@ -379,11 +379,11 @@ func (c *cli) migrations(args []string) error {
 		"delete":         c.migrationsDelete,
 		"extend-cutover": c.migrationsExtend,
 	}
-	order := []string{"create", "list", "get", "watch", "start", "pause", "resume", "cutover", "extend-cutover", "verify", "release", "delete"}
-	for _, a := range []string{"start", "pause", "resume", "cutover", "verify", "release"} {
+	order := []string{"create", "list", "get", "watch", "start", "pause", "resume", "cutover", "release-source", "extend-cutover", "verify", "release", "delete"}
+	for _, a := range []string{"start", "pause", "resume", "cutover", "release-source", "verify", "release"} {
 		verbs[a] = func(args []string) error { return c.migrationsAction(a, args) }
 	}
-	return c.subcommand("migrations", args, verbs, order)
+	return c.subcommandHelp("migrations", args, verbs, order, migrationVerbHelp)
 }
 
 // parseEndpoint turns a --source/--target value into an endpoint body:
@@ -470,8 +470,8 @@ func (c *cli) migrationsCreate(args []string) error {
 	source := fs.String("source", "", "source endpoint")
 	target := fs.String("target", "", "target endpoint")
 	var modes, extra listFlag
-	fs.Var(&modes, "modes", "steps to run: schema,full,incremental,verify,reverse-incremental (default full,incremental)")
-	fs.Var(&extra, "option", "engine option KEY=VALUE (repeatable), e.g. mode=scan")
+	fs.Var(&modes, "modes", "steps to run: schema,full,incremental,verify,reverse-incremental (default full,incremental,verify)")
+	fs.Var(&extra, "option", "option KEY=VALUE (repeatable): conflict=replace, parallelism=N, resumeMode=manual, or the engine's own (mode=scan, cutover_write_block=read_only, ...); unknown keys are errors that list the known ones")
 	start := fs.Bool("start", true, "queue the job for an agent at once (--start=false: create it only)")
 	bandwidth := fs.Int("bandwidth-mb", 0, "bandwidth limit in MB/s (0: none)")
 	lagOK := fs.Int("cutover-lag-seconds", 0, "ready for cutover once the lag is at or below this (default 5)")
@@ -511,6 +511,10 @@ func (c *cli) migrationsCreate(args []string) error {
 			return fmt.Errorf("--target: %w", err)
 		}
 		m := map[string]any{"name": *name, "engine": *engine, "source": src, "target": dst, "start": *start}
+		if len(modes) == 0 {
+			// Verification is part of a migration unless asked otherwise.
+			modes = listFlag{"full", "incremental", "verify"}
+		}
 		if len(modes) > 0 {
 			md := map[string]bool{}
 			for _, s := range modes {
@@ -536,8 +540,12 @@ func (c *cli) migrationsCreate(args []string) error {
 		if err != nil {
 			return err
 		}
-		if x != nil {
-			opts["extra"] = x
+		kind := *engine
+		if kind == "" {
+			kind = kindOf(dst)
+		}
+		if err := buildOptions(kind, x, opts); err != nil {
+			return err
 		}
 		if len(opts) > 0 {
 			m["options"] = opts
@@ -568,8 +576,10 @@ func (c *cli) printMigration(m *migration) error {
 		"State", m.State,
 		"Current step", m.CurrentStep,
 		"Progress", fmtPercent(m.Progress),
-		"Lag", m.lag(),
+		"Lag", strings.TrimPrefix(m.lagText(), "lag "),
 		"Ready for cutover", ready,
+		"Not ready because", m.notReady(),
+		"Advice", m.advice(),
 		"Source", m.Source.String(),
 		"Target", m.Target.String(),
 		"Hosts", strings.Join(m.Hosts, ", "),
@@ -591,10 +601,17 @@ func (c *cli) printMigration(m *migration) error {
 		if s.Counters.RatePerSec > 0 {
 			rate = fmt.Sprintf("%.0f", s.Counters.RatePerSec)
 		}
-		t.row(s.Name, s.State, fmtPercent(s.Progress), fmtCount(s.Counters.Done)+" "+s.Counters.Unit, total, fmtBytes(s.Counters.Bytes),
+		pct := fmtPercent(s.Progress)
+		if st := syncText(m, s); st != "" {
+			pct = st
+		}
+		t.row(s.Name, s.State, pct, fmtCount(s.Counters.Done)+" "+s.Counters.Unit, total, fmtBytes(s.Counters.Bytes),
 			fmtCount(s.Counters.Ops), rate, fmtTime(s.CheckpointTime), s.Message)
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return c.printCutover(m)
 }
 
 func (c *cli) migrationsList(args []string) error {
@@ -694,7 +711,7 @@ func (c *cli) migrationsAction(action string, args []string) error {
 	if f.json {
 		return c.printRaw(raw)
 	}
-	fmt.Fprintf(c.stdout, "migration %s: %s (step %s)\n", m.ID, m.State, m.CurrentStep)
+	c.actionResult(action, &m)
 	return nil
 }
 

@@ -52,7 +52,8 @@ func commands() []command {
 		{"keys", "create|list API keys (on the store, as the administrator)", (*cli).keys},
 		{"projects", "create|list|get|delete projects", (*cli).projects},
 		{"endpoints", "create|list|get|delete registered endpoints of a project", (*cli).endpoints},
-		{"migrations", "create|list|get|watch|start|pause|resume|cutover|extend-cutover|verify|release|delete migrations", (*cli).migrations},
+		{"migrations", "create|list|get|watch|start|pause|resume|cutover|release-source|extend-cutover|verify|release|delete migrations ('ferry migrations -h' explains each)", (*cli).migrations},
+		{"migrate", "run a migration from a job file (-f job.yaml): precheck, copy, sync, verify, then cut over on confirmation", (*cli).migrate},
 		{"pipelines", "create|list|get|pause|resume|trigger|runs|delete pipelines", (*cli).pipelines},
 		{"backups", "create|list Redis backups (an RDB taken over the replication link, for backup imports)", (*cli).backups},
 		{"version", "print the version", (*cli).version},
@@ -238,8 +239,25 @@ func (l *listFlag) Set(v string) error {
 
 // subcommand splits "VERB rest..." and finds VERB's function.
 func (c *cli) subcommand(group string, args []string, verbs map[string]func([]string) error, order []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(c.stderr, "Usage: ferry %s %s ...\n", group, strings.Join(order, "|"))
+	return c.subcommandHelp(group, args, verbs, order, nil)
+}
+
+// subcommandHelp is subcommand with a line of help per verb, printed by
+// "ferry GROUP -h" (to stdout) and on a missing verb (to stderr).
+func (c *cli) subcommandHelp(group string, args []string, verbs map[string]func([]string) error, order []string, help map[string]string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		w := c.stderr
+		if len(args) > 0 {
+			w = c.stdout
+		}
+		fmt.Fprintf(w, "Usage: ferry %s %s ...\n", group, strings.Join(order, "|"))
+		if len(help) > 0 {
+			fmt.Fprintln(w, "\nVerbs:")
+			for _, v := range order {
+				fmt.Fprintf(w, "  %-16s %s\n", v, help[v])
+			}
+			fmt.Fprintf(w, "\n'ferry %s VERB -h' lists a verb's flags.\n", group)
+		}
 		if len(args) == 0 {
 			return errUsage
 		}

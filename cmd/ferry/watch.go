@@ -77,18 +77,38 @@ func (w *watcher) header() string {
 	if m.CurrentStep != "" {
 		parts = append(parts, "step "+m.CurrentStep)
 	}
-	if l := m.lag(); l != "" {
-		parts = append(parts, "lag "+l)
+	if l := m.lagText(); l != "" {
+		parts = append(parts, l)
 	}
-	ready := "ready for cutover: " + yesNo(m.ReadyForCutover)
+	isReady := m.ReadyForCutover
+	if m.Readiness != nil {
+		isReady = m.Readiness.Ready
+	}
+	ready := "ready for cutover: " + yesNo(isReady)
 	if m.CutoverDeadline != nil {
 		ready += " (deadline " + fmtTime(m.CutoverDeadline) + ")"
 	}
+	if m.Readiness != nil && !m.Readiness.Ready && len(m.Readiness.Reasons) > 0 {
+		var codes []string
+		for _, r := range m.Readiness.Reasons {
+			codes = append(codes, r.Code)
+		}
+		ready += " (" + strings.Join(codes, ", ") + ")"
+	}
 	parts = append(parts, ready)
+	if m.Cutover != nil && m.Cutover.Summary != "" {
+		parts = append(parts, "source: "+m.Cutover.SourceState)
+	}
 	if m.Error != "" {
 		parts = append(parts, "error: "+m.Error)
 	}
 	return strings.Join(parts, " · ")
+}
+
+func (w *watcher) syncText(s step) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return syncText(&w.m, s)
 }
 
 func (w *watcher) step(name string) (step, float64, bool) {
@@ -121,7 +141,11 @@ func (w *watcher) stats(name string) string {
 	case s.Counters.Total > 0:
 		parts = append(parts, fmt.Sprintf("%s/%s %s", fmtCount(s.Counters.Done), fmtCount(s.Counters.Total), unit))
 	case s.Counters.Ops > 0:
-		parts = append(parts, fmt.Sprintf("%s changes", fmtCount(s.Counters.Ops)))
+		u := s.Counters.Unit
+		if u == "" {
+			u = "changes"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s applied", fmtCount(s.Counters.Ops), u))
 	case s.Counters.Done > 0:
 		parts = append(parts, fmt.Sprintf("%s %s", fmtCount(s.Counters.Done), unit))
 	}
@@ -135,6 +159,9 @@ func (w *watcher) stats(name string) string {
 			parts = append(parts, "ETA "+fmtDuration(eta))
 		}
 	}
+	if s.Counters.LagBytes > 0 {
+		parts = append(parts, "backlog "+fmtBytes(s.Counters.LagBytes))
+	}
 	if s.Counters.Errors > 0 {
 		parts = append(parts, fmt.Sprintf("%d errors", s.Counters.Errors))
 	}
@@ -146,7 +173,13 @@ func (w *watcher) stats(name string) string {
 
 // barValues maps a step onto a bar: counters when the total is known,
 // else the percent.
-func barValues(s step) (current, total int64) {
+func barValues(m *migration, s step) (current, total int64) {
+	if c, t, ok := syncBar(m, s); ok {
+		if t <= 0 {
+			t = 1
+		}
+		return min(c, t), t
+	}
 	if s.Counters.Total > 0 {
 		return min(s.Counters.Done, s.Counters.Total), s.Counters.Total
 	}
@@ -247,6 +280,13 @@ func (c *cli) migrationsWatch(args []string) error {
 	ui.finish(m)
 	if !f.json {
 		fmt.Fprintf(c.stdout, "migration %s %s\n", m.ID, m.State)
+		if m.Cutover != nil && m.Cutover.Summary != "" {
+			fmt.Fprintln(c.stdout, "source:", m.Cutover.Summary)
+		}
+		if v := m.Cutover; v != nil && v.Verification != nil {
+			fmt.Fprintf(c.stdout, "verification: %s, %d missing, %d extra, %d different of %s %s\n", v.Verification.State,
+				v.Verification.Missing, v.Verification.Extra, v.Verification.Different, fmtCount(v.Verification.Checked), v.Verification.Unit)
+		}
 	}
 	switch m.State {
 	case "failed", "expired":
@@ -283,7 +323,11 @@ func (u *linesUI) update(m *migration) {
 		if s.State == "pending" {
 			continue
 		}
-		fmt.Fprintf(&b, "\n  %-20s %-8s %6.1f%%  %s", s.Name, s.State, s.Progress, u.w.stats(s.Name))
+		pct := fmt.Sprintf("%6.1f%%", s.Progress)
+		if t := syncText(m, s); t != "" {
+			pct = t
+		}
+		fmt.Fprintf(&b, "\n  %-20s %-8s %s  %s", s.Name, s.State, pct, u.w.stats(s.Name))
 	}
 	line := b.String()
 	if line == u.last {
@@ -320,6 +364,9 @@ func newBarsUI(ctx context.Context, out io.Writer, w *watcher, m *migration) *ba
 			mpb.AppendDecorators(
 				decor.Any(func(decor.Statistics) string {
 					st, _, _ := w.step(name)
+					if t := w.syncText(st); t != "" {
+						return t
+					}
 					return fmt.Sprintf("%5.1f%%", st.Progress)
 				}, decor.WC{C: decor.DSyncSpace}),
 				decor.Any(func(decor.Statistics) string { return "  " + w.stats(name) }, decor.WC{C: decor.DSyncWidthR}),
@@ -334,7 +381,7 @@ func (u *barsUI) update(m *migration) {
 		if b == nil {
 			continue
 		}
-		cur, total := barValues(s)
+		cur, total := barValues(m, s)
 		b.SetTotal(total, false)
 		b.SetCurrent(cur)
 	}
@@ -351,7 +398,7 @@ func (u *barsUI) finish(m *migration) {
 			continue
 		}
 		if s.State == "done" {
-			_, total := barValues(s)
+			_, total := barValues(m, s)
 			b.SetTotal(total, false)
 			b.SetCurrent(total)
 			b.SetTotal(-1, true)

@@ -391,6 +391,10 @@ func TestLiveMigrationEndToEnd(t *testing.T) {
 	if v.Counters.Missing+v.Counters.Extra+v.Counters.Different != 0 || v.Counters.Done < 12000 {
 		t.Fatalf("verify %+v: %s", v.Counters, v.Message)
 	}
+	if c := m.Cutover; c == nil || c.SourceWriteBlock != ferry.WriteBlockNone || !strings.HasPrefix(c.SourcePosition, "oplog ts ") || !strings.HasPrefix(c.DrainedPosition, "oplog ts ") ||
+		c.Verification == nil || c.Verification.State != ferry.StepDone || !strings.Contains(c.Summary(time.Now()), "did not stop the source's writes") {
+		t.Fatalf("cutover record %+v", c)
+	}
 	inc := m.Step(ferry.StepIncremental)
 	if inc.Counters.Ops < int64(n) {
 		t.Fatalf("incremental applied %d changes for %d writer rounds", inc.Counters.Ops, n)

@@ -108,6 +108,12 @@ func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.S
 			case <-rt.Cutover():
 				cutoverAt = time.Now()
 				log.Info("cutover requested: draining the continuous sync")
+				at := posString(cp)
+				ferry.RecordCutover(rt, func(c *ferry.CutoverInfo) {
+					c.SourceWriteBlock = ferry.WriteBlockNone
+					c.SourcePosition = at + " (when cutover was asked for)"
+					c.Notes = []string{fmt.Sprintf("cutover does not stop the source's writes: ferry drains until no change arrives for %s; a change written to the source after that is not on the target", e.quiet())}
+				})
 			default:
 			}
 		}
@@ -200,6 +206,8 @@ func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.S
 			if time.Since(quietSince) >= e.quiet() {
 				rt.Lag(0, wall)
 				rt.Message(fmt.Sprintf("continuous sync drained for cutover: %d changes applied, no change for %s, at %s", cp.Ops, e.quiet(), posString(cp)))
+				drained, now := posString(cp), time.Now()
+				ferry.RecordCutover(rt, func(c *ferry.CutoverInfo) { c.DrainedPosition, c.DrainedAt = drained, &now })
 				return save()
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
 
@@ -383,6 +384,9 @@ func (e *Engine) cutover(ctx context.Context, m *ferry.Migration, rt ferry.StepR
 	msg := fmt.Sprintf("cut over: the target holds every change up to the source's final position; AUTO_INCREMENT carried over on %d tables: switch the applications to the target", n)
 	if targetPos != nil {
 		msg += fmt.Sprintf("; the target's changes from its binlog position %s on flow back to the source", targetPos)
+	}
+	if n := m.Cutover.Summary(time.Now()); n != "" {
+		msg += "; " + n
 	}
 	rt.Message(msg)
 	return nil

@@ -137,6 +137,9 @@ func (e *Engine) Check(m *ferry.Migration) error {
 	if _, err := newFilter(m); err != nil {
 		return err
 	}
+	if _, err := writeBlock(m); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -295,10 +295,22 @@ func (s *syncer) run(ctx context.Context) error {
 			return ctx.Err()
 		case <-cutover:
 			cutover = nil
+			block, err := writeBlock(s.m)
+			if err != nil {
+				return err
+			}
+			blockedAt := time.Now()
+			if block == writeBlockReadOnl {
+				if err := blockWrites(ctx, s.src); err != nil {
+					return err
+				}
+				s.log.Info("cutover: source made read-only")
+			}
 			p, err := masterPos(ctx, s.src, s.srcSrv)
 			if err != nil {
 				return fmt.Errorf("cutover: %w", err)
 			}
+			recordCutoverStart(s.rt, block, blockedAt, p)
 			cutTarget = &p
 			s.log.Info("cutover: draining to the source's position", "target", p.String(), "at", s.readPos.String())
 			s.rt.Message(fmt.Sprintf("cutover: applying up to the source's position %s", p))
@@ -349,6 +361,7 @@ func (s *syncer) run(ctx context.Context) error {
 			if err := s.save(ctx, startRun, startOps); err != nil {
 				return err
 			}
+			recordDrained(s.rt, s.cp.Pos)
 			s.rt.Message(fmt.Sprintf("cutover: the target holds every change up to the source's position %s (%d changes in %d transactions, %d DDL applied)", cutTarget, s.cp.Ops, s.cp.Txns, s.cp.DDLs))
 			return nil
 		}

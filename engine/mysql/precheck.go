@@ -129,6 +129,14 @@ func (e *Engine) precheck(ctx context.Context, m *ferry.Migration, rt ferry.Step
 			return err
 		}
 	}
+	if blk, err := writeBlock(m); err != nil {
+		return err
+	} else if blk == writeBlockReadOnl && m.Modes.Incremental {
+		if err := checkWriteBlockPrivilege(ctx, src); err != nil {
+			return err
+		}
+		notes = append(notes, "cutover makes the source read-only (SET GLOBAL read_only=ON) and leaves it so until release-source; users with SUPER / READ_ONLY ADMIN are not blocked")
+	}
 	if m.Modes.ReverseIncremental {
 		// Reverse sync reads the target's binlog and writes on the source.
 		if err := checkReplication(ctx, dst, "target", nil); err != nil {

@@ -112,12 +112,21 @@ func (e *Engine) RunStep(ctx context.Context, m *ferry.Migration, step ferry.Ste
 		return e.incremental(ctx, m, rt)
 	case ferry.StepCutover:
 		e.dropSession(m.ID)
-		rt.Message("source writes paused; the target holds every change applied up to the source's final offset: switch clients to the target")
+		rt.Message("the target holds every change applied up to the source's final offset; " + pauseNote(m))
 		return nil
 	case ferry.StepVerify:
 		return e.verify(ctx, m, rt)
 	}
 	return &ferry.Error{Code: ferry.EINVALID, Message: fmt.Sprintf("the redis engine has no step %s", step)}
+}
+
+// pauseNote says what cutover left on the source, for the cutover step's
+// message.
+func pauseNote(m *ferry.Migration) string {
+	if n := m.Cutover.Summary(time.Now()); n != "" {
+		return n
+	}
+	return fmt.Sprintf("the source's writes stay paused (CLIENT PAUSE WRITE, %d s from the cutover): switch the clients to the target, or lift the pause with release-source", pauseSeconds(m))
 }
 
 // checkpoint is what the Redis engine persists.

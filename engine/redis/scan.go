@@ -184,7 +184,7 @@ func (e *Engine) runScan(ctx context.Context, m *ferry.Migration, step ferry.Ste
 		return e.scanIncremental(ctx, m, rt)
 	case ferry.StepCutover:
 		takeScanSession(e, m.ID).close()
-		rt.Message("source writes paused; every key changed before the pause was copied again: switch clients to the target")
+		rt.Message("every key changed before the pause was copied again; " + pauseNote(m))
 		return nil
 	case ferry.StepVerify:
 		return e.verify(ctx, m, rt)
@@ -199,6 +199,10 @@ type msgRuntime struct {
 }
 
 func (r *msgRuntime) Message(s string) { r.msg = s; r.StepRuntime.Message(s) }
+
+// Unwrap returns the wrapped runtime (ferry.RecordCutover reaches the
+// agent's cutover record through it).
+func (r *msgRuntime) Unwrap() ferry.StepRuntime { return r.StepRuntime }
 
 // scanPrecheck runs the common checks, then those of the scan mode: the
 // source answers SCAN and DUMP, and keyspace notifications can be had.
@@ -2191,7 +2195,14 @@ func (sc *scanner) cutover(ctx context.Context, sess *scanSession) (int, error) 
 			return 0, err
 		}
 	}
+	if !sc.opts.noPause && len(sc.src.nodes) > 0 {
+		recordPause(sc.rt, sc.m, time.Now(), "")
+	}
 	if sc.opts.noPause {
+		ferry.RecordCutover(sc.rt, func(c *ferry.CutoverInfo) {
+			c.SourceWriteBlock = ferry.WriteBlockNone
+			c.Notes = []string{"ferry did not pause the source's writes (cutover_pause=none): changes made on the source after the cutover began may be missing"}
+		})
 		sc.notes = append(sc.notes, "source writes were not paused by ferry (cutover_pause=none): changes made after the cutover began may be missing")
 		sc.rt.Message("cutover: draining the keyspace notifications (cutover_pause=none: the application must have stopped writing)")
 	} else {
@@ -2220,5 +2231,6 @@ func (sc *scanner) cutover(ctx context.Context, sess *scanSession) (int, error) 
 	}
 	sc.restoreNotifications(ctx)
 	sc.rt.Lag(0, time.Now())
+	recordDrained(sc.rt, "every key changed before the pause")
 	return n, nil
 }

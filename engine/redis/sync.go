@@ -417,6 +417,7 @@ func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.S
 				return err
 			}
 			cutoverAt = at
+			recordPause(rt, m, time.Now(), fmt.Sprintf("offset %d", at))
 			rt.Message(fmt.Sprintf("cutover: source writes paused at offset %d; draining", at))
 		case b, ok := <-batches:
 			if !ok {
@@ -486,6 +487,7 @@ func (e *Engine) incremental(ctx context.Context, m *ferry.Migration, rt ferry.S
 					return fmt.Errorf("cutover: delete the offset marker: %w", err)
 				}
 			}
+			recordDrained(rt, fmt.Sprintf("offset %d", applied))
 			rt.Message(fmt.Sprintf("cutover: applied everything up to the source's final offset %d (%d commands)", applied, ops))
 			return nil
 		}
@@ -517,10 +519,7 @@ func masterOffset(ctx context.Context, c goredis.UniversalClient) (int64, error)
 // pauseSource pauses the source's writes for cutover and returns the
 // master offset that then holds every write.
 func pauseSource(ctx context.Context, c goredis.UniversalClient, m *ferry.Migration) (int64, error) {
-	sec := 300
-	if v, err := strconv.Atoi(m.Options.Extra["cutover_pause_seconds"]); err == nil && v > 0 {
-		sec = v
-	}
+	sec := pauseSeconds(m)
 	if err := c.Do(ctx, "CLIENT", "PAUSE", strconv.Itoa(sec*1000), "WRITE").Err(); err != nil {
 		return 0, fmt.Errorf("cutover: CLIENT PAUSE WRITE on the source: %w", err)
 	}
@@ -529,6 +528,70 @@ func pauseSource(ctx context.Context, c goredis.UniversalClient, m *ferry.Migrat
 		return 0, fmt.Errorf("cutover: source offset: %w", err)
 	}
 	return off, nil
+}
+
+// pauseSeconds is how long cutover pauses the source's writes:
+// options.extra.cutover_pause_seconds, 300 by default.
+func pauseSeconds(m *ferry.Migration) int {
+	if v, err := strconv.Atoi(m.Options.Extra["cutover_pause_seconds"]); err == nil && v > 0 {
+		return v
+	}
+	return 300
+}
+
+// recordPause reports the source's write pause to the job's cutover record.
+func recordPause(rt ferry.StepRuntime, m *ferry.Migration, at time.Time, pos string) {
+	until := at.Add(time.Duration(pauseSeconds(m)) * time.Second)
+	ferry.RecordCutover(rt, func(c *ferry.CutoverInfo) {
+		c.SourceWriteBlock = ferry.WriteBlockClientPause
+		if c.SourceBlockedAt == nil || c.SourceReleasedAt != nil { // a resumed cutover pauses again: keep the first time
+			c.SourceBlockedAt = &at
+		}
+		c.SourceBlockedUntil, c.SourceReleasedAt = &until, nil
+		c.SourcePosition = pos
+		c.Notes = []string{fmt.Sprintf("the source's writes are paused (CLIENT PAUSE WRITE for %d s, until %s): clients writing to it wait; switch them to the target, or lift the pause with release-source", pauseSeconds(m), until.UTC().Format(time.RFC3339))}
+	})
+}
+
+// CutoverPlan says what cutover does to the source (ferry.CutoverPlanner).
+func (e *Engine) CutoverPlan(m *ferry.Migration) string {
+	if m.Options.Extra["mode"] == ModeScan && m.Options.Extra["cutover_pause"] == "none" {
+		return "cutover does not pause the source's writes (cutover_pause=none): stop the application's writes before cutting over"
+	}
+	if m.Options.ReleaseSourceAfterCutover {
+		return fmt.Sprintf("cutover pauses the source's writes (CLIENT PAUSE WRITE for %d s) while it drains and verifies, and lifts the pause when the job completes (releaseSourceAfterCutover): writes to the source after that are not migrated", pauseSeconds(m))
+	}
+	return fmt.Sprintf("cutover pauses the source's writes (CLIENT PAUSE WRITE for %d s) and leaves them paused after the target has every change: switch the clients to the target, or lift the pause with release-source", pauseSeconds(m))
+}
+
+// recordDrained reports the position the target holds every change up to.
+func recordDrained(rt ferry.StepRuntime, pos string) {
+	now := time.Now()
+	ferry.RecordCutover(rt, func(c *ferry.CutoverInfo) {
+		c.DrainedPosition, c.DrainedAt = pos, &now
+	})
+}
+
+// ReleaseSource lifts the write pause cutover put on the source (CLIENT
+// UNPAUSE on it, on every master of a cluster source); ferry.SourceReleaser.
+func (e *Engine) ReleaseSource(ctx context.Context, m *ferry.Migration) error {
+	c := client(&m.Source, 0)
+	defer c.Close()
+	unpause := func(ctx context.Context, c goredis.UniversalClient) error {
+		return c.Do(ctx, "CLIENT", "UNPAUSE").Err()
+	}
+	var err error
+	if cc, ok := c.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return unpause(ctx, n) })
+	} else {
+		err = unpause(ctx, c)
+	}
+	if err != nil {
+		return &ferry.Error{Code: ferry.EINVALID, Reason: "SOURCE_RELEASE_FAILED",
+			Message: fmt.Sprintf("CLIENT UNPAUSE on the source %s: %v", strings.Join(m.Source.Addrs, ","), err),
+			Advice:  "run CLIENT UNPAUSE on the source yourself (Redis 6.2 or newer), or wait for the pause to end"}
+	}
+	return nil
 }
 
 // resume reopens the link from a checkpoint: a partial resync when the

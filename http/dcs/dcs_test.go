@@ -2,6 +2,7 @@ package dcs
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -381,6 +382,17 @@ func TestStopStatsDelete(t *testing.T) {
 		if r.body[k] != v {
 			t.Errorf("stats %s = %#v, want %#v", k, r.body[k], v)
 		}
+	}
+
+	// After cutover the stats say the source stays write-paused.
+	until := time.Now().Add(5 * time.Minute).UTC()
+	e.update(id1, func(m *ferry.Migration) {
+		at := time.Now()
+		m.Cutover = &ferry.CutoverInfo{SourceWriteBlock: ferry.WriteBlockClientPause, SourceBlockedAt: &at, SourceBlockedUntil: &until}
+	})
+	r = e.do("GET", p+"/migration-task/"+id1+"/stats", a, nil)
+	if r.body["source_state"] != "write_paused" || r.body["source_paused_until"] != *dcsTime(&until) || !strings.Contains(fmt.Sprint(r.body["cutover_summary"]), "release-source") {
+		t.Errorf("stats after cutover: %v", r.body)
 	}
 
 	// Stop -> TERMINATED, answering the task.

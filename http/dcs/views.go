@@ -314,6 +314,9 @@ func listItemOf(m *ferry.Migration) listItem {
 //	commands_applied         commands applied by the incremental step
 //	lag_seconds              replication lag while syncing, else null
 //	lag_bytes                replication backlog in bytes
+//	source_state             after cutover only: write_paused (ferry's CLIENT PAUSE WRITE holds) or writable
+//	source_paused_until      after cutover only: when the source's write pause ends by itself
+//	cutover_summary          after cutover only: what cutover left on the source, in words
 type statsView struct {
 	FullMigrationProgress string  `json:"full_migration_progress"`
 	Offset                string  `json:"offset"`
@@ -329,6 +332,9 @@ type statsView struct {
 	CommandsApplied       int64   `json:"commands_applied"`
 	LagSeconds            *int64  `json:"lag_seconds"`
 	LagBytes              int64   `json:"lag_bytes"`
+	SourceState           string  `json:"source_state,omitempty"`
+	SourcePausedUntil     *string `json:"source_paused_until,omitempty"`
+	CutoverSummary        string  `json:"cutover_summary,omitempty"`
 }
 
 func statsOf(m *ferry.Migration) statsView {
@@ -353,6 +359,13 @@ func statsOf(m *ferry.Migration) statsView {
 		CommandsApplied:       incr.Counters.Ops,
 		LagSeconds:            m.LagSeconds,
 		LagBytes:              incr.Counters.LagBytes,
+	}
+	if c := m.Cutover; c != nil && c.SourceWriteBlock != "" {
+		now := time.Now()
+		v.SourceState, v.CutoverSummary = c.SourceState(now), c.Summary(now)
+		if c.SourceBlocked(now) && c.SourceBlockedUntil != nil {
+			v.SourcePausedUntil = dcsTime(c.SourceBlockedUntil)
+		}
 	}
 	if m.State.Active() && incr.State == ferry.StepRunning {
 		v.TargetOps = strconv.FormatFloat(math.Round(incr.Counters.RatePerSec*100)/100, 'f', -1, 64)

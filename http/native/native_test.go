@@ -588,7 +588,7 @@ func TestMigrationsLifecycle(t *testing.T) {
 
 	r := e.call(e.owner, "POST", base, migrationBody("redis", false)).want(t, 201)
 	exactKeys(t, r.body, "id", "projectId", "name", "engine", "source", "target", "modes", "options", "importance", "dialect",
-		"state", "currentStep", "progress", "steps", "readyForCutover", "hosts", "attempts", "createdAt", "updatedAt", "version")
+		"state", "currentStep", "progress", "steps", "readyForCutover", "readiness", "hosts", "attempts", "createdAt", "updatedAt", "version")
 	noSecrets(t, r.raw, "src-pw-1", "dst-pw-2", "AKIA-SECRET")
 	id := r.body["id"].(string)
 	if r.body["state"] != "created" || r.body["engine"] != "redis" || r.body["dialect"] != "native" || r.body["currentStep"] != "precheck" ||

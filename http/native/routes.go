@@ -44,6 +44,7 @@ func (h *Handler) register() {
 	h.handle("POST", "/api/v1/projects/{projectId}/migrations/{migrationId}/cutover", h.migrationAction(h.svc.CutoverMigration))
 	h.handle("POST", "/api/v1/projects/{projectId}/migrations/{migrationId}/verify", h.migrationAction(h.svc.VerifyMigration))
 	h.handle("POST", "/api/v1/projects/{projectId}/migrations/{migrationId}/release", h.migrationAction(h.svc.ReleaseMigration))
+	h.handle("POST", "/api/v1/projects/{projectId}/migrations/{migrationId}/release-source", h.migrationAction(h.svc.ReleaseSource))
 	h.handle("POST", "/api/v1/projects/{projectId}/migrations/{migrationId}/extend-cutover", h.extendCutover)
 
 	h.handle("POST", "/api/v1/projects/{projectId}/validations", h.createValidation)

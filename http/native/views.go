@@ -131,7 +131,9 @@ type migrationView struct {
 	Steps           []stepView        `json:"steps"`
 	LagSeconds      *int64            `json:"lagSeconds,omitempty"`
 	ReadyForCutover bool              `json:"readyForCutover"`
+	Readiness       ferry.Readiness   `json:"readiness"`
 	CutoverDeadline *time.Time        `json:"cutoverDeadline,omitempty"`
+	Cutover         *cutoverView      `json:"cutover,omitempty"`
 	Error           string            `json:"error,omitempty"`
 	Hosts           []string          `json:"hosts"`
 	Lease           *ferry.Lease      `json:"lease,omitempty"`
@@ -144,6 +146,16 @@ type migrationView struct {
 	Version         int64             `json:"version"`
 }
 
+// cutoverView is the job's cutover record with the source's state now.
+type cutoverView struct {
+	ferry.CutoverInfo
+	// SourceState: writable, write_paused (Redis) or read_only (MySQL), as
+	// far as ferry's own block goes.
+	SourceState string `json:"sourceState"`
+	// Summary says in one sentence what the cutover left on the source.
+	Summary string `json:"summary,omitempty"`
+}
+
 func viewMigration(m *ferry.Migration) migrationView {
 	v := migrationView{ID: m.ID, ProjectID: m.ProjectID, Name: m.Name, Description: m.Description, Engine: m.Engine,
 		Source: viewEndpoint(&m.Source), Target: viewEndpoint(&m.Target), Modes: m.Modes, Options: redactOptions(m.Options),
@@ -151,6 +163,14 @@ func viewMigration(m *ferry.Migration) migrationView {
 		Progress: m.Progress(), LagSeconds: m.LagSeconds, ReadyForCutover: m.ReadyForCutover, CutoverDeadline: m.CutoverDeadline,
 		Error: m.Error, Hosts: m.Hosts, Lease: m.Lease, Attempts: m.Attempts, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 		StartedAt: m.StartedAt, FinishedAt: m.FinishedAt, ReleasedAt: m.ReleasedAt, Version: m.Version}
+	now := time.Now()
+	v.Readiness = m.Readiness(now)
+	if v.Readiness.Reasons == nil {
+		v.Readiness.Reasons = []ferry.ReadinessReason{}
+	}
+	if m.Cutover != nil {
+		v.Cutover = &cutoverView{CutoverInfo: *m.Cutover, SourceState: m.Cutover.SourceState(now), Summary: m.Cutover.Summary(now)}
+	}
 	v.Steps = make([]stepView, 0, len(m.Steps))
 	for _, s := range m.Steps {
 		v.Steps = append(v.Steps, stepView{Name: s.Name, State: s.State, Progress: s.Progress, Counters: s.Counters,
