@@ -15,8 +15,9 @@ const (
 	ECONFLICT       = "conflict"        // illegal state transition, duplicate name, ...
 	ENOTIMPLEMENTED = "not_implemented" // a capability that is not built yet
 	ERATELIMIT      = "rate_limited"
-	ETOOLARGE       = "too_large" // the request body (or another part) is larger than allowed
-	ECANCELED       = "canceled"  // the client went away before the answer: not a fault
+	ETOOLARGE       = "too_large"        // the request body (or another part) is larger than allowed
+	EHEADERTOOLARGE = "header_too_large" // the request header is larger than allowed
+	ECANCELED       = "canceled"         // the client went away before the answer: not a fault
 	EINTERNAL       = "internal"
 )
 

@@ -55,7 +55,8 @@ type Config struct {
 	// ReadTimeout the whole request, header and body (default 30s: a body
 	// is at most 1 MiB), IdleTimeout a kept-alive connection between
 	// requests (default 60s); MaxHeaderBytes bounds the header (default
-	// 64 KiB; over it the client gets 431). Slow or stalled clients are
+	// 64 KiB; over it the client gets 431 in the dialect's error body, and
+	// over 4 times it net/http's plain 431). Slow or stalled clients are
 	// disconnected instead of holding connections.
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 	MaxHeaderBytes                              int
@@ -241,9 +242,12 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, wha
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// The hard bound (net/http's plain 431) is 4x MaxHeaderBytes, so a
+		// header over MaxHeaderBytes but under that reaches its dialect,
+		// which answers 431 in its own error body (middleware).
+		MaxHeaderBytes: 4 * s.cfg.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -371,6 +375,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 				"bytes", rec.bytes, "duration", d.Round(time.Microsecond), "dialect", dialect, "remote", remoteHost(r.RemoteAddr))
 		}()
+		if httpauth.HeaderSize(r) > s.cfg.MaxHeaderBytes {
+			if dialect == "system" {
+				http.Error(rec, "431 Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
+				return
+			}
+			// The dialect refuses it in its own error body (Authenticate
+			// and ReadBody check the mark).
+			r = r.WithContext(httpauth.MarkHeaderTooLarge(r.Context(), s.cfg.MaxHeaderBytes))
+		}
 		next.ServeHTTP(rec, r)
 	})
 }

@@ -95,25 +95,46 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 	t.Logf("%d connections per kind, closed by the server after at most: %v", perKind, worst)
 }
 
-// TestOversizedHeader: a header over MaxHeaderBytes is refused (431) at
-// once, before any handler runs.
+// TestOversizedHeader: a header over MaxHeaderBytes is answered 431 in
+// the dialect's own error body; one over 4 times that is refused (431) by
+// net/http at once, before any handler runs.
 func TestOversizedHeader(t *testing.T) {
 	e := setup(t)
 	addr := serveLoopback(t, e, Config{MaxHeaderBytes: 8 << 10})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	raw := func(path string, size int) (int, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nX-Big: %s\r\n\r\n", path, basic(e.pub, e.priv), strings.Repeat("a", size))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
 	}
-	defer c.Close()
-	fmt.Fprintf(c, "GET /api/v1/projects HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("a", 64<<10))
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
+	p := e.proj.ID
+	for _, c := range []struct{ name, path, want string }{
+		{"native", "/api/v1/projects", `"code":"header_too_large"`},
+		{"atlas", "/api/atlas/v2/groups", `"errorCode":"HEADER_TOO_LARGE"`},
+		{"oms", "/api/omsp/v2/migrations?projectId=" + p, `"code":"REQUEST_HEADER_TOO_LARGE"`},
+		{"dcs", "/v2/" + p + "/migration-tasks", `"error_code":"DCS.4310"`},
+	} {
+		st, body := raw(c.path, 16<<10)
+		if st != http.StatusRequestHeaderFieldsTooLarge || !strings.Contains(body, c.want) {
+			t.Errorf("%s: a 16 KiB header: %d %.300s, want 431 with %s", c.name, st, body, c.want)
+		}
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("a 64 KiB header: %d, want 431", res.StatusCode)
+	if st, _ := raw("/api/v1/projects", 4<<10); st != http.StatusOK {
+		t.Errorf("a 4 KiB header: %d, want 200", st)
+	}
+	if st, _ := raw("/api/v1/projects", 64<<10); st != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a 64 KiB header: %d, want net/http's 431", st)
 	}
 }
 

@@ -125,6 +125,8 @@ func toAPIError(err error) apiError {
 		status, code = http.StatusTooManyRequests, "RATE_LIMITED"
 	case ferry.ETOOLARGE:
 		status, code = http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE"
+	case ferry.EHEADERTOOLARGE:
+		status, code = http.StatusRequestHeaderFieldsTooLarge, "REQUEST_HEADER_TOO_LARGE"
 	case ferry.ECANCELED:
 		return apiError{Error: httpauth.StatusClientClosedRequest, ErrorCode: "CLIENT_CLOSED_REQUEST", Reason: "Client Closed Request", Detail: e.Message, Parameters: []any{}}
 	default:

@@ -214,6 +214,7 @@ const (
 	CodeInternal         = "DCS.5000"
 	CodeNotImplemented   = "DCS.5010"
 	CodeBodyTooLarge     = "DCS.4130"
+	CodeHeaderTooLarge   = "DCS.4310"
 	CodeClientClosed     = "DCS.4990"
 )
 
@@ -248,6 +249,8 @@ func StatusOf(code, reason string) (int, string) {
 		return http.StatusNotImplemented, CodeNotImplemented
 	case ferry.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge
+	case ferry.EHEADERTOOLARGE:
+		return http.StatusRequestHeaderFieldsTooLarge, CodeHeaderTooLarge
 	case ferry.ECANCELED:
 		return httpauth.StatusClientClosedRequest, CodeClientClosed
 	}

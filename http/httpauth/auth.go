@@ -46,6 +46,9 @@ func New(svc *ferry.Service) *Authenticator {
 // Authenticate returns the caller's principal. With no credentials at all
 // it returns an EUNAUTHORIZED error; callers should then send Challenge.
 func (a *Authenticator) Authenticate(r *http.Request) (*ferry.Principal, error) {
+	if err := CheckHeader(r); err != nil {
+		return nil, err
+	}
 	ctx := r.Context()
 	if tok := r.Header.Get("X-Auth-Token"); tok != "" {
 		return a.Service.AuthenticateToken(ctx, tok)

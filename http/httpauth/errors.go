@@ -35,6 +35,9 @@ func ClientGone(r *http.Request, err error) error {
 // (the client stalled past the server's read deadline, or went away) is
 // EINVALID with reason BODY_UNREADABLE.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if err := CheckHeader(r); err != nil {
+		return nil, err
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		return nil, BodyError(err, limit)

@@ -174,6 +174,8 @@ func StatusOf(code string) int {
 		return http.StatusTooManyRequests
 	case ferry.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case ferry.EHEADERTOOLARGE:
+		return http.StatusRequestHeaderFieldsTooLarge
 	case ferry.ECANCELED:
 		return httpauth.StatusClientClosedRequest
 	}

@@ -26,6 +26,7 @@ const (
 	CodeTooManyRequests  = "TOO_MANY_REQUESTS"
 	CodeNotImplemented   = "NOT_IMPLEMENTED"
 	CodePayloadTooLarge  = "PAYLOAD_TOO_LARGE"
+	CodeHeaderTooLarge   = "REQUEST_HEADER_TOO_LARGE"
 	CodeClientClosed     = "CLIENT_CLOSED_REQUEST"
 	// CodeInnerError is OMS's own code for a system error (Alibaba Cloud's
 	// OMS OpenAPI documents INNER_ERROR as its legacy code).
@@ -54,6 +55,8 @@ func StatusOf(code string) (int, string) {
 		return http.StatusNotImplemented, CodeNotImplemented
 	case ferry.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge, CodePayloadTooLarge
+	case ferry.EHEADERTOOLARGE:
+		return http.StatusRequestHeaderFieldsTooLarge, CodeHeaderTooLarge
 	case ferry.ECANCELED:
 		return httpauth.StatusClientClosedRequest, CodeClientClosed
 	}
