@@ -694,8 +694,17 @@ func (c *cli) migrationsAction(action string, args []string) error {
 	if f.json {
 		return c.printRaw(raw)
 	}
-	fmt.Fprintf(c.stdout, "migration %s: %s (step %s)\n", m.ID, m.State, m.CurrentStep)
+	fmt.Fprintln(c.stdout, actionLine(&m))
 	return nil
+}
+
+// actionLine is what an action prints: the job's state and, while it has
+// one, its step (a released or finished job has none).
+func actionLine(m *migration) string {
+	if m.CurrentStep == "" {
+		return fmt.Sprintf("migration %s: %s", m.ID, m.State)
+	}
+	return fmt.Sprintf("migration %s: %s (step %s)", m.ID, m.State, m.CurrentStep)
 }
 
 func (c *cli) migrationsExtend(args []string) error {
