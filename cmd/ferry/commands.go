@@ -715,6 +715,15 @@ func (c *cli) migrationsAction(action string, args []string) error {
 	return nil
 }
 
+// actionLine is what an action prints: the job's state and, while it has
+// one, its step (a released or finished job has none).
+func actionLine(m *migration) string {
+	if m.CurrentStep == "" {
+		return fmt.Sprintf("migration %s: %s", m.ID, m.State)
+	}
+	return fmt.Sprintf("migration %s: %s (step %s)", m.ID, m.State, m.CurrentStep)
+}
+
 func (c *cli) migrationsExtend(args []string) error {
 	fs := c.flags("migrations extend-cutover", "ID --hours N [flags]")
 	var f clientFlags

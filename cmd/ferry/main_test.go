@@ -556,3 +556,17 @@ func TestMetricsTokenOf(t *testing.T) {
 		t.Error("a missing --metrics-token-file is not an error")
 	}
 }
+
+func TestActionLine(t *testing.T) {
+	for _, tc := range []struct {
+		state, step, want string
+	}{
+		{"running", "precheck", "migration m1: running (step precheck)"},
+		{"cutting_over", "incremental", "migration m1: cutting_over (step incremental)"},
+		{"released", "", "migration m1: released"},
+	} {
+		if got := actionLine(&migration{ID: "m1", State: tc.state, CurrentStep: tc.step}); got != tc.want {
+			t.Errorf("%s/%q: got %q, want %q", tc.state, tc.step, got, tc.want)
+		}
+	}
+}

@@ -176,11 +176,7 @@ func (c *cli) printCutover(m *migration) error {
 
 // actionResult prints what a job verb did.
 func (c *cli) actionResult(action string, m *migration) {
-	if m.CurrentStep != "" {
-		fmt.Fprintf(c.stdout, "migration %s: %s (step %s)\n", m.ID, m.State, m.CurrentStep)
-	} else {
-		fmt.Fprintf(c.stdout, "migration %s: %s\n", m.ID, m.State)
-	}
+	fmt.Fprintln(c.stdout, actionLine(m))
 	switch action {
 	case "cutover":
 		if m.Cutover != nil {

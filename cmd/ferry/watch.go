@@ -369,10 +369,30 @@ func newBarsUI(ctx context.Context, out io.Writer, w *watcher, m *migration) *ba
 					}
 					return fmt.Sprintf("%5.1f%%", st.Progress)
 				}, decor.WC{C: decor.DSyncSpace}),
-				decor.Any(func(decor.Statistics) string { return "  " + w.stats(name) }, decor.WC{C: decor.DSyncWidthR}),
+				// The step's text gets what is left after a bar of
+				// minBarWidth: a long message would otherwise take the
+				// whole line and leave no bar on an ordinary terminal.
+				decor.Any(func(st decor.Statistics) string {
+					return fitWidth("  "+w.stats(name), st.AvailableWidth-minBarWidth-2)
+				}, decor.WC{C: decor.DSyncWidthR}),
 			))
 	}
 	return u
+}
+
+// minBarWidth is the least room a step's bar keeps next to its text.
+const minBarWidth = 20
+
+// fitWidth cuts s to at most n runes, ending in "…" when cut.
+func fitWidth(s string, n int) string {
+	r := []rune(s)
+	switch {
+	case len(r) <= n:
+		return s
+	case n <= 0:
+		return ""
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func (u *barsUI) update(m *migration) {
