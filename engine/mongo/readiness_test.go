@@ -46,12 +46,17 @@ func TestReadyOnlyWhenBacklogApplied(t *testing.T) {
 		}
 	}
 	t.Logf("%d documents written during the initial sync", written)
+	// The job may be ready while the writer still writes (lag within the
+	// 1 s threshold, which LagSeconds truncates: under 2 s). Only a
+	// readiness computed well after the last write says the backlog is
+	// applied: by then the lag of anything unapplied is over 2 s.
+	stopped := time.Now()
 	target := e.dst.Database("app").Collection("live")
 	deadline := time.Now().Add(120 * time.Second)
 	checks := 0
 	for {
 		m := e.get(m.ID)
-		if m.ReadyForCutover {
+		if m.ReadyForCutover && m.UpdatedAt.After(stopped.Add(3*time.Second)) {
 			n, err := target.CountDocuments(ctx, bson.D{})
 			if err != nil {
 				t.Fatal(err)
