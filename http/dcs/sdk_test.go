@@ -281,7 +281,7 @@ func TestSDKLifecycle(t *testing.T) {
 	}
 	// exchange-ip on a stopped task: a DCS state error
 	_, err = c.ExchangeInstanceIp(&dcsmodel.ExchangeInstanceIpRequest{TaskId: id, Body: &dcsmodel.IpExchangeRequest{ExchangedIp: []string{"127.0.0.1"}}})
-	sdkError(t, err, 400, CodeStateConflict, "cutover is possible only during incremental sync")
+	sdkError(t, err, 400, CodeStateConflict, "the job is paused")
 
 	// restart again, change the resume mode
 	e.spaced("batch-restart")
