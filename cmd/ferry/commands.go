@@ -812,6 +812,19 @@ func (c *cli) pipelinesCreate(args []string) error {
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
+	if *file == "" {
+		var missing []string
+		for _, r := range []struct{ flag, v string }{{"--name", *name}, {"--cluster", *cluster}, {"--database", *db}, {"--collection", *coll}} {
+			if r.v == "" {
+				missing = append(missing, r.flag)
+			}
+		}
+		if len(missing) > 0 {
+			fmt.Fprintf(c.stderr, "ferry pipelines create: %s required (or --file)\n", strings.Join(missing, ", "))
+			fs.Usage()
+			return errUsage
+		}
+	}
 	cl, err := c.newClient(&f, true)
 	if err != nil {
 		return err

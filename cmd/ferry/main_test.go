@@ -570,3 +570,17 @@ func TestActionLine(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelinesCreateNeedsItsFlags: without its flags (or --file) the
+// command names what is missing and sends nothing.
+func TestPipelinesCreateNeedsItsFlags(t *testing.T) {
+	for _, k := range []string{"FERRY_NAME", "FERRY_CLUSTER", "FERRY_DATABASE", "FERRY_COLLECTION", "FERRY_FILE", "FERRY_SERVER"} {
+		t.Setenv(k, "")
+	}
+	var out, errOut strings.Builder
+	// The server named does not exist: reaching it would be another error.
+	code := run([]string{"pipelines", "create", "--name", "p1", "--server", "http://127.0.0.1:1"}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "--cluster, --database, --collection required") || strings.Contains(errOut.String(), "connect") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+}
