@@ -174,8 +174,8 @@ type Options struct {
 	// source (Redis pause, MySQL read_only) when the job completes, after
 	// verification, instead of leaving it until release-source.
 	ReleaseSourceAfterCutover bool `json:"releaseSourceAfterCutover,omitempty"`
-	// Extra carries engine-specific settings (for example Redis "mode":
-	// "psync"|"scan"|"backup_import", backup file lists).
+	// Extra carries engine-specific settings, whose keys each engine
+	// defines (the Redis engine's: package engine/redis/config).
 	Extra map[string]string `json:"extra,omitempty"`
 }
 
@@ -392,7 +392,21 @@ func (m *Migration) ExtendCutover(d time.Duration, now time.Time) error {
 	return nil
 }
 
-// Validate checks a new job's static shape.
+// ValidateSource checks a job's source endpoint and that it is of the job's
+// engine. It is the engine's Check that calls it, since not every job reads
+// a source server (a Redis backup import reads files).
+func (m *Migration) ValidateSource() error {
+	if err := m.Source.Validate("source"); err != nil {
+		return err
+	}
+	if m.Source.Kind != m.Engine {
+		return FieldError("source.kind", "is %s but the job's engine is %s", m.Source.Kind, m.Engine)
+	}
+	return nil
+}
+
+// Validate checks a new job's static shape, but for its source, which the
+// engine's Check validates (ValidateSource).
 func (m *Migration) Validate() error {
 	if m.ProjectID == "" || !ValidID(m.ProjectID) {
 		return FieldError("projectId", "must be a 24-hex project id")
@@ -407,15 +421,6 @@ func (m *Migration) Validate() error {
 	}
 	if err := m.Target.Validate("target"); err != nil {
 		return err
-	}
-	backupImport := m.Options.Extra["mode"] == "backup_import"
-	if !backupImport {
-		if err := m.Source.Validate("source"); err != nil {
-			return err
-		}
-		if m.Source.Kind != m.Engine {
-			return FieldError("source.kind", "is %s but the job's engine is %s", m.Source.Kind, m.Engine)
-		}
 	}
 	if m.Target.Kind != m.Engine {
 		return FieldError("target.kind", "is %s but the job's engine is %s", m.Target.Kind, m.Engine)

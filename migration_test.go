@@ -153,6 +153,9 @@ func TestMigrationValidate(t *testing.T) {
 		m := ok()
 		tt.edit(m)
 		err := m.Validate()
+		if err == nil {
+			err = m.ValidateSource() // the engines' Check calls it
+		}
 		e := AsError(err)
 		if e == nil || e.Code != EINVALID || e.Field != tt.field {
 			t.Errorf("%s: err = %v, want invalid on %s", tt.name, err, tt.field)

@@ -303,6 +303,9 @@ func (s *Service) CreateValidation(ctx context.Context, m *Migration) (*Validati
 	if err := probe.Validate(); err != nil {
 		return nil, err
 	}
+	if err := probe.ValidateSource(); err != nil {
+		return nil, err
+	}
 	eng, err := s.Registry.Engine(probe.Engine)
 	if err != nil {
 		return nil, err

@@ -145,6 +145,9 @@ const (
 
 // Check validates a job for this engine without touching the network.
 func (e *Engine) Check(m *ferry.Migration) error {
+	if err := m.ValidateSource(); err != nil {
+		return err
+	}
 	if m.Modes.Schema {
 		return ferry.FieldError("modes.schema", "MongoDB has no separate schema step: the full step creates collections and indexes")
 	}

@@ -122,6 +122,9 @@ func (e *Engine) batchRows() int {
 
 // Check validates a job for this engine without touching the network.
 func (e *Engine) Check(m *ferry.Migration) error {
+	if err := m.ValidateSource(); err != nil {
+		return err
+	}
 	if m.Modes.ReverseIncremental && !m.Modes.Incremental {
 		return ferry.FieldError("modes.reverseIncremental", "reverse incremental sync follows incremental sync and cutover: enable incremental sync too")
 	}

@@ -1,4 +1,4 @@
-package redis_test
+package backup_test
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package redis
+package backup
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 	"github.com/ferrymigrate/ferry/engine/redis/rdb"
 )
 
@@ -25,12 +27,12 @@ import (
 // result cannot be read from the file without executing it, so imports with
 // AOF files (or an RDB preamble followed by commands) skip verification and
 // say so.
-func (e *Engine) importVerify(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
-	f, err := newFilter(m)
+func (e *Mode) importVerify(ctx context.Context, m *ferry.Migration, b *config.Backup, rt ferry.StepRuntime) error {
+	f, err := kit.NewFilter(m)
 	if err != nil {
 		return err
 	}
-	src, err := e.resolve(ctx, m)
+	src, err := e.resolve(ctx, b)
 	if err != nil {
 		return err
 	}
@@ -49,11 +51,11 @@ func (e *Engine) importVerify(ctx context.Context, m *ferry.Migration, rt ferry.
 			return skip("a file of the import (an RDB preamble followed by commands)")
 		}
 	}
-	dst := client(&m.Target, 0)
-	dstVer, _ := infoField(ctx, dst, "server", "redis_version")
+	dst := kit.Client(&m.Target, 0)
+	dstVer, _ := kit.InfoField(ctx, dst, "server", "redis_version")
 	dst.Close()
 	v := &fileVerifier{ctx: ctx, m: m, f: f, clients: map[int]goredis.UniversalClient{}, pipes: map[int]*vpipe{},
-		usePTTL: dstVer != "" && versionLess(dstVer, "7.0"), started: time.Now(), rt: rt, total: src.total()}
+		usePTTL: dstVer != "" && kit.VersionLess(dstVer, "7.0"), started: time.Now(), rt: rt, total: src.total()}
 	defer v.close()
 	if len(src.files) > 1 {
 		v.seen = map[string]bool{} // a key of several files: the last file's holds
@@ -73,10 +75,10 @@ func (e *Engine) importVerify(ctx context.Context, m *ferry.Migration, rt ferry.
 	if err := v.flushAll(); err != nil {
 		return err
 	}
-	if m.Options.Conflict != ferry.ConflictReplace && !f.keysFiltered() {
+	if m.Options.Conflict != ferry.ConflictReplace && !f.KeysFiltered() {
 		// The job owns the target dbs: anything there the files do not hold
 		// is extra.
-		keys, err := keyspace(ctx, v.client(0))
+		keys, err := kit.Keyspace(ctx, v.client(0))
 		if err == nil {
 			for db, n := range keys {
 				if p := v.present[db]; n > p && len(ownedDBs(map[int]int64{db: n}, f)) > 0 {
@@ -120,7 +122,7 @@ type fileVerifier struct {
 	rdb.NopHandler
 	ctx     context.Context
 	m       *ferry.Migration
-	f       *filter
+	f       *kit.Filter
 	rt      ferry.StepRuntime
 	clients map[int]goredis.UniversalClient
 	pipes   map[int]*vpipe
@@ -156,7 +158,7 @@ func (v *fileVerifier) client(db int) goredis.UniversalClient {
 	}
 	c := v.clients[db]
 	if c == nil {
-		c = client(&v.m.Target, db)
+		c = kit.Client(&v.m.Target, db)
 		v.clients[db] = c
 	}
 	return c
@@ -241,8 +243,8 @@ func kindTypeName(k rdb.Kind) string {
 func (v *fileVerifier) Chunk(c *rdb.Chunk) error {
 	if c.First {
 		v.pos, v.state = 0, ""
-		db, ok := v.f.db(c.DB)
-		v.skip = !ok || !v.f.key(c.Key)
+		db, ok := v.f.DB(c.DB)
+		v.skip = !ok || !v.f.Key(c.Key)
 		if !v.skip && v.seen != nil {
 			id := strconv.Itoa(db) + ":" + string(c.Key)
 			if v.seen[id] {
@@ -255,7 +257,7 @@ func (v *fileVerifier) Chunk(c *rdb.Chunk) error {
 	if v.skip {
 		return nil
 	}
-	db, _ := v.f.db(c.DB)
+	db, _ := v.f.DB(c.DB)
 	key := string(c.Key)
 	ctx := v.ctx
 	p := v.pipe(db)

@@ -1,4 +1,4 @@
-package redis
+package kit
 
 import (
 	"bufio"
@@ -15,17 +15,17 @@ import (
 	"github.com/ferrymigrate/ferry/engine/redis/resp"
 )
 
-// link is a replication connection to a source master: ferry acts as a
+// Link is a replication connection to a source master: ferry acts as a
 // replica (REPLCONF, PSYNC), receives the RDB and then the command stream.
-type link struct {
-	conn net.Conn
-	r    *resp.Reader
+type Link struct {
+	Conn net.Conn
+	R    *resp.Reader
 	wmu  sync.Mutex
 	w    *bufio.Writer
 }
 
-// tlsConfig returns the TLS settings of an endpoint, or nil.
-func tlsConfig(e *ferry.Endpoint) *tls.Config {
+// TLSConfig returns the TLS settings of an endpoint, or nil.
+func TLSConfig(e *ferry.Endpoint) *tls.Config {
 	if !e.TLS {
 		return nil
 	}
@@ -34,13 +34,13 @@ func tlsConfig(e *ferry.Endpoint) *tls.Config {
 	return c
 }
 
-// dialLink connects to addr and authenticates; bandwidthMB > 0 throttles
+// DialLink connects to addr and authenticates; bandwidthMB > 0 throttles
 // what is read from the source.
-func dialLink(ctx context.Context, e *ferry.Endpoint, addr string, bandwidthMB int) (*link, error) {
+func DialLink(ctx context.Context, e *ferry.Endpoint, addr string, bandwidthMB int) (*Link, error) {
 	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	var conn net.Conn
 	var err error
-	if tc := tlsConfig(e); tc != nil {
+	if tc := TLSConfig(e); tc != nil {
 		td := tls.Dialer{NetDialer: &d, Config: tc}
 		conn, err = td.DialContext(ctx, "tcp", addr)
 	} else {
@@ -50,7 +50,7 @@ func dialLink(ctx context.Context, e *ferry.Endpoint, addr string, bandwidthMB i
 		return nil, fmt.Errorf("connect to source %s: %w", addr, err)
 	}
 	var rd = newThrottledConn(conn, bandwidthMB)
-	l := &link{conn: conn, r: resp.NewReaderSize(rd, 1<<20), w: bufio.NewWriterSize(conn, 4096)}
+	l := &Link{Conn: conn, R: resp.NewReaderSize(rd, 1<<20), w: bufio.NewWriterSize(conn, 4096)}
 	// Unblock reads when ctx ends.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
@@ -61,7 +61,7 @@ func dialLink(ctx context.Context, e *ferry.Endpoint, addr string, bandwidthMB i
 		}
 		// A password given for a server that has none is harmless (Redis
 		// answers an error but the connection works), as clients treat it.
-		if _, err := l.call(args...); err != nil && !strings.Contains(err.Error(), "without any password configured") {
+		if _, err := l.Call(args...); err != nil && !strings.Contains(err.Error(), "without any password configured") {
 			conn.Close()
 			return nil, fmt.Errorf("source %s: AUTH: %w", addr, err)
 		}
@@ -70,11 +70,11 @@ func dialLink(ctx context.Context, e *ferry.Endpoint, addr string, bandwidthMB i
 }
 
 // call sends a command and reads one reply (before the stream starts).
-func (l *link) call(args ...string) (resp.Value, error) {
-	if err := l.send(args...); err != nil {
+func (l *Link) Call(args ...string) (resp.Value, error) {
+	if err := l.Send(args...); err != nil {
 		return resp.Value{}, err
 	}
-	v, err := l.r.ReadValue()
+	v, err := l.R.ReadValue()
 	if err != nil {
 		return v, err
 	}
@@ -84,7 +84,7 @@ func (l *link) call(args ...string) (resp.Value, error) {
 	return v, nil
 }
 
-func (l *link) send(args ...string) error {
+func (l *Link) Send(args ...string) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	buf := resp.AppendCommandString(nil, args...)
@@ -95,18 +95,18 @@ func (l *link) send(args ...string) error {
 }
 
 // ack tells the master how far ferry has applied.
-func (l *link) ack(offset int64) error {
-	return l.send("REPLCONF", "ACK", strconv.FormatInt(offset, 10))
+func (l *Link) Ack(offset int64) error {
+	return l.Send("REPLCONF", "ACK", strconv.FormatInt(offset, 10))
 }
 
-func (l *link) close() {
-	if l != nil && l.conn != nil {
-		l.conn.Close()
+func (l *Link) Close() {
+	if l != nil && l.Conn != nil {
+		l.Conn.Close()
 	}
 }
 
-// psyncResult is the master's answer to PSYNC.
-type psyncResult struct {
+// PSYNCResult is the master's answer to PSYNC.
+type PSYNCResult struct {
 	Full   bool   // +FULLRESYNC: an RDB follows
 	ReplID string // the replication id to use from now on
 	Offset int64  // FULLRESYNC: the master offset the RDB corresponds to
@@ -115,30 +115,30 @@ type psyncResult struct {
 // handshake announces ferry as a replica and asks for the stream from
 // replID/offset (replID "?" asks for a full sync). offset is the last byte
 // applied; PSYNC asks for offset+1.
-func (l *link) handshake(replID string, offset int64) (psyncResult, error) {
-	if _, err := l.call("REPLCONF", "listening-port", "0"); err != nil {
-		return psyncResult{}, fmt.Errorf("REPLCONF listening-port: %w", err)
+func (l *Link) Handshake(replID string, offset int64) (PSYNCResult, error) {
+	if _, err := l.Call("REPLCONF", "listening-port", "0"); err != nil {
+		return PSYNCResult{}, fmt.Errorf("REPLCONF listening-port: %w", err)
 	}
-	if _, err := l.call("REPLCONF", "capa", "eof", "capa", "psync2"); err != nil {
-		return psyncResult{}, fmt.Errorf("REPLCONF capa: %w", err)
+	if _, err := l.Call("REPLCONF", "capa", "eof", "capa", "psync2"); err != nil {
+		return PSYNCResult{}, fmt.Errorf("REPLCONF capa: %w", err)
 	}
 	want := "-1"
 	if replID != "?" {
 		want = strconv.FormatInt(offset+1, 10)
 	}
-	if err := l.send("PSYNC", replID, want); err != nil {
-		return psyncResult{}, err
+	if err := l.Send("PSYNC", replID, want); err != nil {
+		return PSYNCResult{}, err
 	}
 	// The master may send newlines (keepalives) before its answer.
-	v, err := l.r.ReadValue()
+	v, err := l.R.ReadValue()
 	for err == nil && v.Type == resp.Inline && len(v.Elems) == 0 {
-		v, err = l.r.ReadValue()
+		v, err = l.R.ReadValue()
 	}
 	if err == nil {
 		err = v.Err()
 	}
 	if err != nil {
-		return psyncResult{}, fmt.Errorf("PSYNC (is this a master that allows replicas? a managed service may forbid PSYNC: use mode scan): %w", err)
+		return PSYNCResult{}, fmt.Errorf("PSYNC (is this a master that allows replicas? a managed service may forbid PSYNC: use mode scan): %w", err)
 	}
 	line := string(v.Str)
 	f := strings.Fields(line)
@@ -146,17 +146,17 @@ func (l *link) handshake(replID string, offset int64) (psyncResult, error) {
 	case len(f) == 3 && f[0] == "FULLRESYNC":
 		off, err := strconv.ParseInt(f[2], 10, 64)
 		if err != nil {
-			return psyncResult{}, fmt.Errorf("bad FULLRESYNC offset in %q", line)
+			return PSYNCResult{}, fmt.Errorf("bad FULLRESYNC offset in %q", line)
 		}
-		return psyncResult{Full: true, ReplID: f[1], Offset: off}, nil
+		return PSYNCResult{Full: true, ReplID: f[1], Offset: off}, nil
 	case len(f) >= 1 && f[0] == "CONTINUE":
 		id := replID
 		if len(f) == 2 {
 			id = f[1]
 		}
-		return psyncResult{ReplID: id, Offset: offset}, nil
+		return PSYNCResult{ReplID: id, Offset: offset}, nil
 	}
-	return psyncResult{}, fmt.Errorf("unexpected PSYNC answer %q", line)
+	return PSYNCResult{}, fmt.Errorf("unexpected PSYNC answer %q", line)
 }
 
 // throttledConn limits the read rate of a connection (bandwidth_limit_mb).

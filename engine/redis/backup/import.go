@@ -1,4 +1,4 @@
-package redis
+package backup
 
 import (
 	"context"
@@ -15,63 +15,12 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 	"github.com/ferrymigrate/ferry/engine/redis/rdb"
 	"github.com/ferrymigrate/ferry/engine/redis/resp"
 	"github.com/ferrymigrate/ferry/engine/redis/writer"
 )
-
-// Backup import (mode backup_import): the job's files (RDB files, AOF files,
-// AOF files with an RDB preamble, Redis 7 multi-part AOF directories) are
-// read as streams, in order, with the same RDB parser and the same writer as
-// the online path: an RDB's keys become commands (rdbApplier), an AOF's
-// commands are applied as they are (SELECT followed, MULTI/EXEC kept). Steps:
-// precheck (files readable, target reachable, target dbs empty unless
-// conflict policy replace), full (the import), verify (optional: the RDB
-// files are parsed again and every key is looked up on the target).
-
-// checkImport validates a backup import without touching the network.
-func (e *Engine) checkImport(m *ferry.Migration) error {
-	if !m.Modes.Full {
-		return ferry.FieldError("modes.full", "a backup import is a full migration: enable full")
-	}
-	if m.Modes.Incremental {
-		return ferry.FieldError("modes.incremental", "a backup import has no incremental sync (migration_method full_amount_migration)")
-	}
-	if m.Modes.Schema {
-		return ferry.FieldError("modes.schema", "Redis has no schema step")
-	}
-	if m.Modes.ReverseIncremental {
-		return ferry.FieldError("modes.reverseIncremental", "reverse incremental sync is not available for Redis")
-	}
-	if m.Options.Conflict == ferry.ConflictSkip {
-		return ferry.FieldError("options.conflict", "conflict policy skip is not built yet for Redis: use fail (empty target) or replace")
-	}
-	_, _, dir, _, _, err := importLocation(m)
-	if err != nil {
-		return err
-	}
-	if dir != "" {
-		if err := e.Backups.dirAllowed(dir); err != nil {
-			return err
-		}
-	}
-	if _, err := newFilter(m); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (e *Engine) runImportStep(ctx context.Context, m *ferry.Migration, step ferry.StepName, rt ferry.StepRuntime) error {
-	switch step {
-	case ferry.StepPrecheck:
-		return e.importPrecheck(ctx, m, rt)
-	case ferry.StepFull:
-		return e.importFull(ctx, m, rt)
-	case ferry.StepVerify:
-		return e.importVerify(ctx, m, rt)
-	}
-	return &ferry.Error{Code: ferry.EINVALID, Message: fmt.Sprintf("a redis backup import has no step %s", step)}
-}
 
 // maxRDBVersion is the newest RDB version a Redis version loads (and so
 // accepts in RESTORE payloads).
@@ -79,25 +28,25 @@ func maxRDBVersion(redisVersion string) int {
 	switch {
 	case redisVersion == "":
 		return rdb.MaxVersion
-	case versionLess(redisVersion, "7.0"):
+	case kit.VersionLess(redisVersion, "7.0"):
 		return 9
-	case versionLess(redisVersion, "7.2"):
+	case kit.VersionLess(redisVersion, "7.2"):
 		return 10
-	case versionLess(redisVersion, "7.4"):
+	case kit.VersionLess(redisVersion, "7.4"):
 		return 11
 	}
 	return 12
 }
 
 // ownedDBs returns the target dbs with keys that the job may write to.
-func ownedDBs(keys map[int]int64, f *filter) []string {
+func ownedDBs(keys map[int]int64, f *kit.Filter) []string {
 	var busy []string
 	for db, n := range keys {
 		if n == 0 {
 			continue
 		}
 		for s := 0; s < 1024; s++ {
-			if t, ok := f.db(s); ok && t == db {
+			if t, ok := f.DB(s); ok && t == db {
 				busy = append(busy, fmt.Sprintf("db%d: %d keys", db, n))
 				break
 			}
@@ -110,26 +59,26 @@ func ownedDBs(keys map[int]int64, f *filter) []string {
 // importPrecheck checks the files (they exist, are readable, have the size
 // the task says, are RDB/AOF/manifest files) and the target (reachable,
 // empty where the import writes unless conflict policy replace).
-func (e *Engine) importPrecheck(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
+func (e *Mode) importPrecheck(ctx context.Context, m *ferry.Migration, b *config.Backup, rt ferry.StepRuntime) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	f, err := newFilter(m)
+	f, err := kit.NewFilter(m)
 	if err != nil {
 		return err
 	}
-	src, err := e.resolve(ctx, m)
+	src, err := e.resolve(ctx, b)
 	if err != nil {
 		return err
 	}
-	dst := client(&m.Target, 0)
+	dst := kit.Client(&m.Target, 0)
 	defer dst.Close()
 	if err := dst.Ping(ctx).Err(); err != nil {
 		return &ferry.Error{Code: ferry.EINVALID, Field: "target", Reason: "TARGET_UNREACHABLE",
 			Message: fmt.Sprintf("cannot reach the target %s: %v", strings.Join(m.Target.Addrs, ","), err), Advice: "check the address, the password and that ferry's host may connect"}
 	}
-	dstVer, _ := infoField(ctx, dst, "server", "redis_version")
+	dstVer, _ := kit.InfoField(ctx, dst, "server", "redis_version")
 	if m.Options.Conflict != ferry.ConflictReplace {
-		keys, err := keyspace(ctx, dst)
+		keys, err := kit.Keyspace(ctx, dst)
 		if err != nil {
 			return fmt.Errorf("target INFO keyspace: %w", err)
 		}
@@ -199,12 +148,13 @@ func readImportCheckpoint(raw json.RawMessage) (*importCheckpoint, error) {
 
 // importRun is one run of the full step.
 type importRun struct {
-	e   *Engine
-	m   *ferry.Migration
-	rt  ferry.StepRuntime
-	f   *filter
-	src *importSource
-	w   *writer.Writer
+	e    *Mode
+	spec *config.Backup
+	m    *ferry.Migration
+	rt   ferry.StepRuntime
+	f    *kit.Filter
+	src  *importSource
+	w    *writer.Writer
 
 	total    int64 // bytes of all files
 	cp       importCheckpoint
@@ -214,7 +164,7 @@ type importRun struct {
 	// the file being read
 	r     *resp.Reader
 	base  int64 // file offset where r started
-	ap    *rdbApplier
+	ap    *kit.RDBApplier
 	keys0 int64 // keys before the current file's RDB part
 	hint0 int64
 }
@@ -230,7 +180,7 @@ func (ir *importRun) pos() int64 {
 func (ir *importRun) keys() int64 {
 	k := ir.cp.Keys
 	if ir.ap != nil {
-		k = ir.keys0 + ir.ap.keys.Load()
+		k = ir.keys0 + ir.ap.Keys.Load()
 	}
 	return k
 }
@@ -280,13 +230,13 @@ func (ir *importRun) save(ctx context.Context) error {
 // flushOwned empties the target dbs the import writes to (a restarted
 // import over ferry's own partial copy, conflict policy fail: the precheck
 // found them empty).
-func flushOwned(ctx context.Context, m *ferry.Migration, f *filter) error {
-	dst := client(&m.Target, 0)
+func flushOwned(ctx context.Context, m *ferry.Migration, f *kit.Filter) error {
+	dst := kit.Client(&m.Target, 0)
 	defer dst.Close()
 	if cc, ok := dst.(*goredis.ClusterClient); ok {
 		return cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return n.FlushDB(ctx).Err() })
 	}
-	keys, err := keyspace(ctx, dst)
+	keys, err := kit.Keyspace(ctx, dst)
 	if err != nil {
 		return fmt.Errorf("target INFO keyspace: %w", err)
 	}
@@ -294,7 +244,7 @@ func flushOwned(ctx context.Context, m *ferry.Migration, f *filter) error {
 		if n == 0 || len(ownedDBs(map[int]int64{db: n}, f)) == 0 {
 			continue
 		}
-		c := client(&m.Target, db)
+		c := kit.Client(&m.Target, db)
 		err := c.FlushDB(ctx).Err()
 		c.Close()
 		if err != nil {
@@ -305,12 +255,12 @@ func flushOwned(ctx context.Context, m *ferry.Migration, f *filter) error {
 }
 
 // importFull imports the files in order.
-func (e *Engine) importFull(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
-	f, err := newFilter(m)
+func (e *Mode) importFull(ctx context.Context, m *ferry.Migration, b *config.Backup, rt ferry.StepRuntime) error {
+	f, err := kit.NewFilter(m)
 	if err != nil {
 		return err
 	}
-	src, err := e.resolve(ctx, m)
+	src, err := e.resolve(ctx, b)
 	if err != nil {
 		return err
 	}
@@ -318,7 +268,7 @@ func (e *Engine) importFull(ctx context.Context, m *ferry.Migration, rt ferry.St
 	if err != nil {
 		return err
 	}
-	ir := &importRun{e: e, m: m, rt: rt, f: f, src: src, total: src.total(), started: time.Now()}
+	ir := &importRun{e: e, spec: b, m: m, rt: rt, f: f, src: src, total: src.total(), started: time.Now()}
 	owned := m.Options.Conflict != ferry.ConflictReplace
 	startDB := 0
 	switch {
@@ -359,7 +309,7 @@ func (e *Engine) importFull(ctx context.Context, m *ferry.Migration, rt ferry.St
 		rt.Message(fmt.Sprintf("resuming the interrupted import in %s at byte %d (conflict policy replace: the commands applied after the last checkpoint are applied again)", src.files[prev.File].Name, prev.Offset))
 	}
 	ir.cp.Files = len(src.files)
-	if ir.w, err = newWriter(ctx, m, e.WriterConns); err != nil {
+	if ir.w, err = kit.NewWriter(ctx, m, e.WriterConns); err != nil {
 		return err
 	}
 	defer ir.w.Close()
@@ -406,10 +356,10 @@ func (ir *importRun) bytesBefore(n int) int64 {
 	return s
 }
 
-// importHandler is the rdbApplier with the RDB's size hints counted and the
+// importHandler is the kit.RDBApplier with the RDB's size hints counted and the
 // handler's own errors (target writes) told apart from the file's.
 type importHandler struct {
-	*rdbApplier
+	*kit.RDBApplier
 	ir   *importRun
 	hint int64
 	err  error
@@ -422,7 +372,7 @@ func (h *importHandler) ResizeDB(db int, keys, expires uint64) error {
 }
 
 func (h *importHandler) Chunk(c *rdb.Chunk) error {
-	if err := h.rdbApplier.Chunk(c); err != nil {
+	if err := h.RDBApplier.Chunk(c); err != nil {
 		h.err = err
 		return err
 	}
@@ -430,7 +380,7 @@ func (h *importHandler) Chunk(c *rdb.Chunk) error {
 }
 
 func (h *importHandler) Function(code []byte) error {
-	if err := h.rdbApplier.Function(code); err != nil {
+	if err := h.RDBApplier.Function(code); err != nil {
 		h.err = err
 		return err
 	}
@@ -454,14 +404,14 @@ func (ir *importRun) importFile(ctx context.Context, fl importFile, off int64, d
 	if off == 0 && fl.Kind == kindRDB {
 		ir.rt.Message(fmt.Sprintf("importing %s (%d bytes)", ir.src.label(fl), fl.Size))
 		ir.keys0, ir.hint0 = ir.cp.Keys, ir.cp.Hint
-		ir.ap = &rdbApplier{w: ir.w, f: ir.f, replace: replace}
-		h := &importHandler{rdbApplier: ir.ap, ir: ir}
-		ir.ap.onKey = func() {
-			if ir.ap.keys.Load()%256 == 0 {
+		ir.ap = &kit.RDBApplier{W: ir.w, F: ir.f, Replace: replace}
+		h := &importHandler{RDBApplier: ir.ap, ir: ir}
+		ir.ap.OnKey = func() {
+			if ir.ap.Keys.Load()%256 == 0 {
 				ir.tick()
 			}
 		}
-		_, err := rdb.ParseOptions(ir.r, h, rdb.Options{CaptureRaw: true, MaxRawBytes: maxRestoreBytes})
+		_, err := rdb.ParseOptions(ir.r, h, rdb.Options{CaptureRaw: true, MaxRawBytes: kit.MaxRestoreBytes})
 		ir.cp.Keys = ir.keys()
 		if err != nil {
 			if h.err != nil {

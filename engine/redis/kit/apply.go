@@ -1,4 +1,4 @@
-package redis
+package kit
 
 import (
 	"fmt"
@@ -9,33 +9,33 @@ import (
 	"github.com/ferrymigrate/ferry/engine/redis/writer"
 )
 
-// rdbApplier turns parsed RDB chunks into commands on the target:
+// RDBApplier turns parsed RDB chunks into commands on the target:
 // strings SET (+APPEND for further chunks), lists RPUSH, sets SADD, zsets
 // ZADD with scores written exactly, hashes HSET, each key's TTL as an
 // absolute PEXPIREAT; streams and module values by RESTORE of their
 // serialized form (which keeps consumer groups, pending entries and
 // entries-read exactly); function libraries by FUNCTION LOAD REPLACE.
-type rdbApplier struct {
+type RDBApplier struct {
 	rdb.NopHandler
-	w       *writer.Writer
-	f       *filter
-	replace bool // DEL a key before writing its first chunk
+	W       *writer.Writer
+	F       *Filter
+	Replace bool // DEL a key before writing its first chunk
 
-	keys, skipped atomic.Int64
+	Keys, Skipped atomic.Int64
 	args          [][]byte
 	num           []byte
-	onKey         func()
+	OnKey         func()
 }
 
-func (a *rdbApplier) Function(code []byte) error {
-	return a.w.Do(0, []byte("FUNCTION"), []byte("LOAD"), []byte("REPLACE"), code)
+func (a *RDBApplier) Function(code []byte) error {
+	return a.W.Do(0, []byte("FUNCTION"), []byte("LOAD"), []byte("REPLACE"), code)
 }
 
-func (a *rdbApplier) Chunk(c *rdb.Chunk) error {
-	db, ok := a.f.db(c.DB)
-	if !ok || !a.f.key(c.Key) {
+func (a *RDBApplier) Chunk(c *rdb.Chunk) error {
+	db, ok := a.F.DB(c.DB)
+	if !ok || !a.F.Key(c.Key) {
 		if c.Last {
-			a.skipped.Add(1)
+			a.Skipped.Add(1)
 		}
 		return nil
 	}
@@ -63,7 +63,7 @@ func (a *rdbApplier) Chunk(c *rdb.Chunk) error {
 			}
 			a.args = append(a.args[:0], []byte(cmd), key)
 			a.args = append(a.args, c.Elems...)
-			if err := a.w.Do(db, a.args...); err != nil {
+			if err := a.W.Do(db, a.args...); err != nil {
 				return err
 			}
 		}
@@ -88,7 +88,7 @@ func (a *rdbApplier) Chunk(c *rdb.Chunk) error {
 				a.num = rdb.AppendScore(a.num, m.Score)
 				a.args = append(a.args, a.num[start:len(a.num):len(a.num)], m.Member)
 			}
-			if err := a.w.Do(db, a.args...); err != nil {
+			if err := a.W.Do(db, a.args...); err != nil {
 				return err
 			}
 		}
@@ -101,7 +101,7 @@ func (a *rdbApplier) Chunk(c *rdb.Chunk) error {
 			for _, f := range c.Fields {
 				a.args = append(a.args, f.Field, f.Value)
 			}
-			if err := a.w.Do(db, a.args...); err != nil {
+			if err := a.W.Do(db, a.args...); err != nil {
 				return err
 			}
 		}
@@ -110,14 +110,14 @@ func (a *rdbApplier) Chunk(c *rdb.Chunk) error {
 			return nil
 		}
 		if c.Raw == nil {
-			return fmt.Errorf("key %q (%s) is too large to RESTORE (over %d bytes serialized)", key, c.Kind, maxRestoreBytes)
+			return fmt.Errorf("key %q (%s) is too large to RESTORE (over %d bytes serialized)", key, c.Kind, MaxRestoreBytes)
 		}
 		ttl := []byte("0")
 		if c.ExpireAt != rdb.NoExpire {
 			ttl = strconv.AppendInt(nil, c.ExpireAt, 10)
 		}
 		payload := rdb.DumpPayload(c.Raw, uint16(c.Version))
-		if err := a.w.Do(db, []byte("RESTORE"), key, ttl, payload, []byte("REPLACE"), []byte("ABSTTL")); err != nil {
+		if err := a.W.Do(db, []byte("RESTORE"), key, ttl, payload, []byte("REPLACE"), []byte("ABSTTL")); err != nil {
 			return err
 		}
 		restored = true
@@ -130,26 +130,26 @@ func (a *rdbApplier) Chunk(c *rdb.Chunk) error {
 				return err
 			}
 		}
-		a.keys.Add(1)
-		if a.onKey != nil {
-			a.onKey()
+		a.Keys.Add(1)
+		if a.OnKey != nil {
+			a.OnKey()
 		}
 	}
 	return nil
 }
 
-func (a *rdbApplier) del(db int, c *rdb.Chunk) error {
-	if c.First && a.replace {
+func (a *RDBApplier) del(db int, c *rdb.Chunk) error {
+	if c.First && a.Replace {
 		return a.do(db, "DEL", c.Key)
 	}
 	return nil
 }
 
-func (a *rdbApplier) do(db int, cmd string, args ...[]byte) error {
+func (a *RDBApplier) do(db int, cmd string, args ...[]byte) error {
 	a.args = append(a.args[:0], []byte(cmd))
 	a.args = append(a.args, args...)
-	return a.w.Do(db, a.args...)
+	return a.W.Do(db, a.args...)
 }
 
-// maxRestoreBytes bounds a stream or module value moved by RESTORE.
-const maxRestoreBytes = 512 << 20
+// MaxRestoreBytes bounds a stream or module value moved by RESTORE.
+const MaxRestoreBytes = 512 << 20

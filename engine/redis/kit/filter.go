@@ -1,4 +1,4 @@
-package redis
+package kit
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/ferrymigrate/ferry"
 )
 
-// filter decides which dbs and keys move, and where each db goes.
+// Filter decides which dbs and keys move, and where each db goes.
 //
 // Job filters for the Redis engine:
 //   - Filters.IncludeDBs / ExcludeDBs: source db numbers ("0", "3").
@@ -19,9 +19,9 @@ import (
 //     expressions written "re:<expr>". A key moves if it matches an include
 //     (or there is none) and no exclude. Commands of the stream are filtered
 //     by their first key.
-type filter struct {
-	incDB, excDB map[int]bool
-	remap        map[int]int
+type Filter struct {
+	IncDB, ExcDB map[int]bool
+	Remap        map[int]int
 	inc, exc     []keyMatcher
 	toDB0        bool // cluster target
 }
@@ -69,14 +69,14 @@ func parseKeys(field string, list []string) ([]keyMatcher, error) {
 	return out, nil
 }
 
-func newFilter(m *ferry.Migration) (*filter, error) {
-	f := &filter{remap: map[int]int{}, toDB0: m.Target.Cluster}
+func NewFilter(m *ferry.Migration) (*Filter, error) {
+	f := &Filter{Remap: map[int]int{}, toDB0: m.Target.Cluster}
 	var err error
 	fl := m.Options.Filters
-	if f.incDB, err = parseDBs("options.filters.includeDbs", fl.IncludeDBs); err != nil {
+	if f.IncDB, err = parseDBs("options.filters.includeDbs", fl.IncludeDBs); err != nil {
 		return nil, err
 	}
-	if f.excDB, err = parseDBs("options.filters.excludeDbs", fl.ExcludeDBs); err != nil {
+	if f.ExcDB, err = parseDBs("options.filters.excludeDbs", fl.ExcludeDBs); err != nil {
 		return nil, err
 	}
 	for from, to := range fl.Renames {
@@ -88,7 +88,7 @@ func newFilter(m *ferry.Migration) (*filter, error) {
 		if m.Target.Cluster && b != 0 {
 			return nil, ferry.FieldError("options.filters.renames", "a Redis Cluster target has only db 0 (db %d maps to %d)", a, b)
 		}
-		f.remap[a] = b
+		f.Remap[a] = b
 	}
 	if f.inc, err = parseKeys("options.filters.includeKeys", fl.IncludeKeys); err != nil {
 		return nil, err
@@ -100,14 +100,14 @@ func newFilter(m *ferry.Migration) (*filter, error) {
 }
 
 // db returns the target db of source db n, and whether n moves at all.
-func (f *filter) db(n int) (int, bool) {
-	if f.incDB != nil && !f.incDB[n] {
+func (f *Filter) DB(n int) (int, bool) {
+	if f.IncDB != nil && !f.IncDB[n] {
 		return 0, false
 	}
-	if f.excDB[n] {
+	if f.ExcDB[n] {
 		return 0, false
 	}
-	if t, ok := f.remap[n]; ok {
+	if t, ok := f.Remap[n]; ok {
 		return t, true
 	}
 	if f.toDB0 {
@@ -117,7 +117,7 @@ func (f *filter) db(n int) (int, bool) {
 }
 
 // key reports whether key moves.
-func (f *filter) key(key []byte) bool {
+func (f *Filter) Key(key []byte) bool {
 	if len(f.inc) > 0 {
 		ok := false
 		for _, m := range f.inc {
@@ -138,8 +138,30 @@ func (f *filter) key(key []byte) bool {
 	return true
 }
 
-func (f *filter) keysFiltered() bool { return len(f.inc) > 0 || len(f.exc) > 0 }
+func (f *Filter) KeysFiltered() bool { return len(f.inc) > 0 || len(f.exc) > 0 }
 
-func (f *filter) String() string {
-	return fmt.Sprintf("dbs inc=%v exc=%v remap=%v keys inc=%d exc=%d", f.incDB, f.excDB, f.remap, len(f.inc), len(f.exc))
+func (f *Filter) String() string {
+	return fmt.Sprintf("dbs inc=%v exc=%v remap=%v keys inc=%d exc=%d", f.IncDB, f.ExcDB, f.Remap, len(f.inc), len(f.exc))
+}
+
+// OnlyPrefix returns the one include prefix when the key filter is exactly
+// that (no regular expression), for a SCAN MATCH pre-filter.
+func (f *Filter) OnlyPrefix() (string, bool) {
+	if len(f.inc) != 1 || f.inc[0].re != nil || f.inc[0].prefix == "" {
+		return "", false
+	}
+	return f.inc[0].prefix, true
+}
+
+// DBsFiltered reports include or exclude db lists.
+func (f *Filter) DBsFiltered() bool { return f.IncDB != nil || f.ExcDB != nil }
+
+// Remaps reports a db moved to another number.
+func (f *Filter) Remaps() bool {
+	for from, to := range f.Remap {
+		if from != to {
+			return true
+		}
+	}
+	return false
 }

@@ -1,9 +1,8 @@
-package redis
+package backup
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,90 +12,8 @@ import (
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
 )
-
-// Options.Extra keys of a backup import (see BackupConfig).
-const (
-	extraBackupDir        = "backup_dir"
-	extraBackupBucket     = "backup_bucket"
-	extraBackupFiles      = "backup_files"
-	extraBackupFileSource = "backup_file_source"
-	extraBackupID         = "backup_id"
-	// extraAOFLoadTruncated "yes" accepts a truncated last command at the end
-	// of the last AOF file (Redis's aof-load-truncated), dropping it.
-	extraAOFLoadTruncated = "aof_load_truncated"
-)
-
-// File sources of a DCS backup import.
-const (
-	sourceBucket = "self_build_obs"
-	sourceRecord = "backup_record"
-)
-
-// fileSpec is a file a job names.
-type fileSpec struct {
-	Name string
-	Size int64 // -1: not given
-}
-
-// flexSize is a size given as a JSON number or string.
-type flexSize int64
-
-func (s *flexSize) UnmarshalJSON(b []byte) error {
-	str := strings.Trim(string(b), `"`)
-	if str == "" || str == "null" {
-		*s = -1
-		return nil
-	}
-	n, err := strconv.ParseInt(str, 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("bad size %s", b)
-	}
-	*s = flexSize(n)
-	return nil
-}
-
-// parseFileSpecs reads backup_files: a JSON array of {file_name, size,
-// update_at} or a comma-separated list of names.
-func parseFileSpecs(s string) ([]fileSpec, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
-	}
-	var out []fileSpec
-	if strings.HasPrefix(s, "[") {
-		var files []struct {
-			FileName string    `json:"file_name"`
-			Size     *flexSize `json:"size"`
-		}
-		if err := json.Unmarshal([]byte(s), &files); err != nil {
-			return nil, ferry.FieldError("options.extra.backup_files", "not a JSON array of {\"file_name\", \"size\", \"update_at\"}: %v", err)
-		}
-		for i, f := range files {
-			n, err := cleanName(f.FileName)
-			if err != nil {
-				return nil, ferry.FieldError(fmt.Sprintf("backup_files.files[%d].file_name", i), "%v", err)
-			}
-			size := int64(-1)
-			if f.Size != nil {
-				size = int64(*f.Size)
-			}
-			out = append(out, fileSpec{Name: n, Size: size})
-		}
-		return out, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		n, err := cleanName(part)
-		if err != nil {
-			return nil, ferry.FieldError("options.extra.backup_files", "%v", err)
-		}
-		out = append(out, fileSpec{Name: n, Size: -1})
-	}
-	return out, nil
-}
 
 // fileKind is what a backup file holds, from its first bytes.
 type fileKind int
@@ -162,47 +79,6 @@ func (s *importSource) total() int64 {
 
 func (s *importSource) label(f importFile) string { return f.Name + " in " + s.store.String() }
 
-// importLocation reads where a job's files are, without network.
-func importLocation(m *ferry.Migration) (source, id, dir, bucket string, specs []fileSpec, err error) {
-	x := m.Options.Extra
-	source, id, dir, bucket = x[extraBackupFileSource], x[extraBackupID], x[extraBackupDir], x[extraBackupBucket]
-	if specs, err = parseFileSpecs(x[extraBackupFiles]); err != nil {
-		return
-	}
-	switch source {
-	case sourceRecord:
-		if id == "" {
-			err = ferry.FieldError("backup_files.backup_id", "is mandatory when file_source is backup_record")
-		}
-		return
-	case sourceBucket:
-		if bucket == "" {
-			err = ferry.FieldError("backup_files.bucket_name", "is mandatory when file_source is self_build_obs")
-			return
-		}
-	case "":
-		if id != "" && dir == "" && bucket == "" {
-			source = sourceRecord
-			return
-		}
-		if dir == "" && bucket == "" {
-			err = ferry.FieldError("options.extra", "a backup import names its files: backup_dir (a local directory) or backup_bucket, with backup_files; or backup_id (a backup taken by ferry backups create)")
-			return
-		}
-	default:
-		err = ferry.FieldError("backup_files.file_source", "unknown value %q (self_build_obs or backup_record)", source)
-		return
-	}
-	if dir != "" && bucket != "" {
-		err = ferry.FieldError("options.extra.backup_dir", "give backup_dir or backup_bucket, not both")
-		return
-	}
-	if len(specs) == 0 {
-		err = ferry.FieldError("backup_files.files", "name the files to import")
-	}
-	return
-}
-
 func notFound(where, name string, err error) error {
 	return &ferry.Error{Code: ferry.EINVALID, Field: "backup_files.files", Reason: "BACKUP_FILE_NOT_FOUND",
 		Message: fmt.Sprintf("backup file %s not found in %s: %v", name, where, err),
@@ -212,30 +88,28 @@ func notFound(where, name string, err error) error {
 // resolve finds a job's files, expands multi-part AOF manifests and reads
 // each file's size and kind. It reads the first bytes of every file, so it
 // also checks that they are readable.
-func (e *Engine) resolve(ctx context.Context, m *ferry.Migration) (*importSource, error) {
-	source, id, dir, bucket, specs, err := importLocation(m)
-	if err != nil {
-		return nil, err
-	}
+func (e *Mode) resolve(ctx context.Context, b *config.Backup) (*importSource, error) {
+	specs := b.Files
 	src := &importSource{}
+	var err error
 	switch {
-	case source == sourceRecord:
-		rec, store, err := e.Backups.findBackup(ctx, id)
+	case b.FileSource == config.SourceRecord:
+		rec, store, err := e.Config.findBackup(ctx, b.ID)
 		if err != nil {
 			return nil, err
 		}
 		src.store = store
 		src.where = fmt.Sprintf("backup %s of %s taken %s (%s)", rec.ID, rec.Source, rec.CreatedAt.UTC().Format("2006-01-02 15:04:05"), store)
-		specs = []fileSpec{{Name: rec.File, Size: rec.Size}}
-	case dir != "":
-		ds, err := e.Backups.importStore(dir)
+		specs = []config.BackupFile{{Name: rec.File, Size: rec.Size}}
+	case b.Dir != "":
+		ds, err := e.Config.importStore(b.Dir)
 		if err != nil {
 			return nil, err
 		}
 		src.store = ds
 		src.where = src.store.String()
 	default:
-		if src.store, err = e.Backups.bucketStore(bucket); err != nil {
+		if src.store, err = e.Config.bucketStore(b.Bucket); err != nil {
 			return nil, err
 		}
 		src.where = src.store.String()
@@ -267,7 +141,7 @@ func head(ctx context.Context, st fileStore, name string, n int) ([]byte, error)
 
 // expandFile stats one named file; a manifest (or a directory holding one)
 // becomes its base and incremental files.
-func expandFile(ctx context.Context, st fileStore, sp fileSpec) ([]importFile, error) {
+func expandFile(ctx context.Context, st fileStore, sp config.BackupFile) ([]importFile, error) {
 	fi, err := st.Stat(ctx, sp.Name)
 	if err != nil {
 		if errors.Is(err, errNotFound) {

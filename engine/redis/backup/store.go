@@ -1,4 +1,4 @@
-package redis
+package backup
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/ferrymigrate/ferry"
 )
 
-// BackupConfig says where the Redis engine finds the backup files a
+// Config says where the Redis engine finds the backup files a
 // backup_import job reads, and where `ferry backups create` keeps the backups
 // it takes (the "backup records" a DCS task names with backup_id).
 //
@@ -40,7 +40,7 @@ import (
 //
 // Secrets (S3.SecretKey) are never logged nor returned by an API: jobs only
 // name buckets; the credentials live in the agent's configuration.
-type BackupConfig struct {
+type Config struct {
 	// Dir is the directory of ferry's own backups (ferry serve: <data-dir>/backups).
 	Dir string
 	// Bucket, when set, is where new backups are kept instead of Dir (on
@@ -132,19 +132,6 @@ type fileStore interface {
 
 // errNotFound is wrapped by Stat and Open when the file does not exist.
 var errNotFound = errors.New("no such file")
-
-// cleanName checks a file name given by a job: relative, without "..".
-func cleanName(name string) (string, error) {
-	n := strings.TrimLeft(strings.TrimSpace(name), "/")
-	n = path.Clean(n)
-	if n == "." || n == "" {
-		return "", fmt.Errorf("empty file name %q", name)
-	}
-	if n == ".." || strings.HasPrefix(n, "../") {
-		return "", fmt.Errorf("file name %q leaves its directory", name)
-	}
-	return n, nil
-}
 
 // dirStore is a local directory. Names cannot escape it (os.Root). With
 // base set, dir is base/sub and is opened inside an os.Root of base, so
@@ -418,7 +405,7 @@ func (s *s3Store) Remove(ctx context.Context, name string) error {
 
 // bucketStore returns the store of a bucket name: a configured local
 // directory, else a bucket of the configured S3 server.
-func (c *BackupConfig) bucketStore(bucket string) (fileStore, error) {
+func (c *Config) bucketStore(bucket string) (fileStore, error) {
 	if d, ok := c.BucketDirs[bucket]; ok {
 		return &dirStore{dir: d}, nil
 	}
@@ -432,14 +419,14 @@ func (c *BackupConfig) bucketStore(bucket string) (fileStore, error) {
 
 // dirAllowed checks a job's backup_dir against AllowedDirs, with no file
 // system access (so its answer says nothing of what exists).
-func (c *BackupConfig) dirAllowed(dir string) error {
+func (c *Config) dirAllowed(dir string) error {
 	_, err := c.importStore(dir)
 	return err
 }
 
 // importStore returns the store of a job's backup_dir: inside the allowed
 // directory it is in, through an os.Root of that directory.
-func (c *BackupConfig) importStore(dir string) (*dirStore, error) {
+func (c *Config) importStore(dir string) (*dirStore, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, ferry.FieldError("options.extra.backup_dir", "must be an absolute directory of the agent's host, not %q", dir)
 	}

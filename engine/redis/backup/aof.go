@@ -1,4 +1,4 @@
-package redis
+package backup
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
 // aofSaveEvery is how often the command part of an import checkpoints.
@@ -54,7 +56,7 @@ func (ir *importRun) replay(ctx context.Context, where string, fl importFile, db
 		}
 		args, err := r.ReadCommand()
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) && last && ir.m.Options.Extra[extraAOFLoadTruncated] == "yes" {
+			if errors.Is(err, io.ErrUnexpectedEOF) && last && ir.spec.LoadTruncatedAOF {
 				ir.rt.Message(fmt.Sprintf("%s ends with a truncated command at byte %d: dropped (aof_load_truncated)", ir.src.label(fl), start))
 				if inMulti {
 					_ = ir.w.Do(0, []byte("DISCARD"))
@@ -111,11 +113,11 @@ func (ir *importRun) replay(ctx context.Context, where string, fl importFile, db
 				return fmt.Errorf("write to target: %w", err)
 			}
 		default:
-			tdb, ok := ir.f.db(db)
+			tdb, ok := ir.f.DB(db)
 			if !ok {
 				continue
 			}
-			if len(args) > 1 && ir.f.keysFiltered() && !isKeyless(name) && !ir.f.key(args[1]) {
+			if len(args) > 1 && ir.f.KeysFiltered() && !kit.IsKeyless(name) && !ir.f.Key(args[1]) {
 				continue
 			}
 			if err := ir.w.Do(tdb, args...); err != nil {
@@ -135,7 +137,7 @@ func (ir *importRun) replay(ctx context.Context, where string, fl importFile, db
 		}
 	}
 	if inMulti {
-		if !(last && ir.m.Options.Extra[extraAOFLoadTruncated] == "yes") {
+		if !(last && ir.spec.LoadTruncatedAOF) {
 			return corruptFile(where, fl.Name, multiAt, "a MULTI block is not closed by EXEC at the end of the file (truncated)")
 		}
 		_ = ir.w.Do(0, []byte("DISCARD"))

@@ -1,4 +1,4 @@
-package redis
+package backup
 
 import (
 	"context"
@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 	"github.com/ferrymigrate/ferry/engine/redis/rdb"
 )
 
-// BackupRecord describes a backup taken by BackupConfig.Create: one RDB file
+// Record describes a backup taken by Config.Create: one RDB file
 // (<id>.rdb) and this record beside it (<id>.json), in the backup directory
 // or under ferry-backups/ in the backup bucket. A backup_import job with
 // file_source backup_record and backup_id <id> imports it.
-type BackupRecord struct {
+type Record struct {
 	ID           string    `json:"id"`
 	Source       string    `json:"source"` // host:port of the server backed up
 	File         string    `json:"file"`   // the RDB's name in its store
@@ -43,7 +44,7 @@ const bucketBackupPrefix = "ferry-backups"
 
 // backupStores returns the stores that hold backup records, the one new
 // backups go to first, with the directory of the records in each.
-func (c *BackupConfig) backupStores() ([]fileStore, []string, error) {
+func (c *Config) backupStores() ([]fileStore, []string, error) {
 	var stores []fileStore
 	var dirs []string
 	if c.Bucket != "" {
@@ -72,7 +73,7 @@ func (c *BackupConfig) backupStores() ([]fileStore, []string, error) {
 // the "$<len>" or "$EOF:<mark>" framing is stripped), stores it as it
 // arrives while parsing it (the checksum is verified; the file is never
 // whole in memory) and records it. bandwidthMB > 0 throttles the transfer.
-func (c *BackupConfig) Create(ctx context.Context, src ferry.Endpoint, bandwidthMB int) (*BackupRecord, error) {
+func (c *Config) Create(ctx context.Context, src ferry.Endpoint, bandwidthMB int) (*Record, error) {
 	if len(src.Addrs) != 1 {
 		return nil, ferry.FieldError("source", "give the one server to back up (host:port)")
 	}
@@ -82,28 +83,28 @@ func (c *BackupConfig) Create(ctx context.Context, src ferry.Endpoint, bandwidth
 	}
 	st, dir := stores[0], dirs[0]
 	started := time.Now()
-	l, err := dialLink(ctx, &src, src.Addrs[0], bandwidthMB)
+	l, err := kit.DialLink(ctx, &src, src.Addrs[0], bandwidthMB)
 	if err != nil {
 		return nil, err
 	}
-	defer l.close()
-	stop := context.AfterFunc(ctx, func() { _ = l.conn.SetDeadline(time.Now()) })
+	defer l.Close()
+	stop := context.AfterFunc(ctx, func() { _ = l.Conn.SetDeadline(time.Now()) })
 	defer stop()
-	res, err := l.handshake("?", -1)
+	res, err := l.Handshake("?", -1)
 	if err == nil && !res.Full {
 		err = errors.New("the server answered PSYNC ? -1 without a full resync")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("backup of %s: %w", src.Addrs[0], err)
 	}
-	pre, err := l.r.ReadRDBPreamble()
+	pre, err := l.R.ReadRDBPreamble()
 	if err != nil {
 		return nil, fmt.Errorf("backup of %s: read RDB preamble: %w", src.Addrs[0], err)
 	}
-	rec := &BackupRecord{ID: ferry.NewID(), Source: src.Addrs[0], CreatedAt: started.UTC(), Location: st.String(),
+	rec := &Record{ID: ferry.NewID(), Source: src.Addrs[0], CreatedAt: started.UTC(), Location: st.String(),
 		ReplID: res.ReplID, ReplOffset: res.Offset, Diskless: pre.Diskless()}
 	rec.File = path.Join(dir, rec.ID+".rdb")
-	payload := l.r.PayloadReader(pre)
+	payload := l.R.PayloadReader(pre)
 
 	// Store what arrives while the parser checks it.
 	pr, pw := io.Pipe()
@@ -157,12 +158,12 @@ func (c *BackupConfig) Create(ctx context.Context, src ferry.Endpoint, bandwidth
 }
 
 // List returns the backup records, newest first.
-func (c *BackupConfig) List(ctx context.Context) ([]BackupRecord, error) {
+func (c *Config) List(ctx context.Context) ([]Record, error) {
 	stores, dirs, err := c.backupStores()
 	if err != nil {
 		return nil, err
 	}
-	var out []BackupRecord
+	var out []Record
 	seen := map[string]bool{}
 	for i, st := range stores {
 		ents, err := st.List(ctx, dirs[i])
@@ -187,7 +188,7 @@ func (c *BackupConfig) List(ctx context.Context) ([]BackupRecord, error) {
 	return out, nil
 }
 
-func readRecord(ctx context.Context, st fileStore, name string) (*BackupRecord, error) {
+func readRecord(ctx context.Context, st fileStore, name string) (*Record, error) {
 	rc, err := st.Open(ctx, name, 0)
 	if err != nil {
 		return nil, err
@@ -197,7 +198,7 @@ func readRecord(ctx context.Context, st fileStore, name string) (*BackupRecord, 
 	if err != nil {
 		return nil, fmt.Errorf("read %s in %s: %w", name, st, err)
 	}
-	var rec BackupRecord
+	var rec Record
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("backup record %s in %s: %w", name, st, err)
 	}
@@ -205,7 +206,7 @@ func readRecord(ctx context.Context, st fileStore, name string) (*BackupRecord, 
 }
 
 // findBackup returns a backup record and the store of its file.
-func (c *BackupConfig) findBackup(ctx context.Context, id string) (*BackupRecord, fileStore, error) {
+func (c *Config) findBackup(ctx context.Context, id string) (*Record, fileStore, error) {
 	notFound := &ferry.Error{Code: ferry.EINVALID, Field: "backup_files.backup_id", Reason: "BACKUP_NOT_FOUND",
 		Message: fmt.Sprintf("backup %q not found", id), Advice: "list the backups with `ferry backups list`"}
 	if !ferry.ValidID(id) {

@@ -1,4 +1,4 @@
-package redis
+package psync
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 	"github.com/ferrymigrate/ferry/engine/redis/resp"
 )
 
@@ -55,10 +56,7 @@ type txBatch struct {
 	off    int64
 }
 
-// markerPrefix names the marker keys on targets.
-const markerPrefix = "__ferry:offset:"
-
-func markerKey(jobID string) string { return markerPrefix + jobID }
+func markerKey(jobID string) string { return kit.MarkerPrefix + jobID }
 
 const (
 	txMaxCommands = 512
@@ -70,7 +68,7 @@ func dialTarget(ctx context.Context, ep *ferry.Endpoint) (net.Conn, *resp.Reader
 	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	var conn net.Conn
 	var err error
-	if tc := tlsConfig(ep); tc != nil {
+	if tc := kit.TLSConfig(ep); tc != nil {
 		td := tls.Dialer{NetDialer: &d, Config: tc}
 		conn, err = td.DialContext(ctx, "tcp", ep.Addrs[0])
 	} else {
@@ -106,7 +104,7 @@ func dialTarget(ctx context.Context, ep *ferry.Endpoint) (net.Conn, *resp.Reader
 // readMarker returns the offset the target's marker records for replID,
 // or -1 when there is none (or it belongs to another replication id).
 func readMarker(ctx context.Context, ep *ferry.Endpoint, jobID, replID string) (int64, error) {
-	c := client(ep, 0)
+	c := kit.Client(ep, 0)
 	defer c.Close()
 	v, err := c.Get(ctx, markerKey(jobID)).Result()
 	if err != nil {
@@ -127,7 +125,7 @@ func readMarker(ctx context.Context, ep *ferry.Endpoint, jobID, replID string) (
 }
 
 func deleteMarker(ctx context.Context, ep *ferry.Endpoint, jobID string) error {
-	c := client(ep, 0)
+	c := kit.Client(ep, 0)
 	defer c.Close()
 	return c.Del(ctx, markerKey(jobID)).Err()
 }

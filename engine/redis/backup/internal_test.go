@@ -1,4 +1,4 @@
-package redis
+package backup
 
 import (
 	"context"
@@ -78,7 +78,7 @@ func TestParseFileSpecs(t *testing.T) {
 
 func TestCheckImport(t *testing.T) {
 	e := New(nil)
-	e.Backups.AllowedDirs = []string{"/srv/backups"}
+	e.Config.AllowedDirs = []string{"/srv/backups"}
 	job := func(modes ferry.Modes, x map[string]string) *ferry.Migration {
 		x["mode"] = ModeBackupImport
 		return &ferry.Migration{Engine: ferry.KindRedis, Modes: modes, Options: ferry.Options{Extra: x}}
@@ -166,12 +166,12 @@ func TestBackupImportOutsideAllowedDir(t *testing.T) {
 		if ferry.ErrorCode(err) != ferry.EINVALID || leaks(err) {
 			t.Errorf("no import dirs, Check %v: %v", m.Options.Extra, err)
 		}
-		if _, err := e.resolve(ctx, m); ferry.ErrorCode(err) != ferry.EINVALID || leaks(err) {
+		if _, err := e.resolve(ctx, b); ferry.ErrorCode(err) != ferry.EINVALID || leaks(err) {
 			t.Errorf("no import dirs, resolve %v: %v", m.Options.Extra, err)
 		}
 	}
 
-	e.Backups.AllowedDirs = []string{allowed}
+	e.Config.AllowedDirs = []string{allowed}
 	// A directory outside: refused before anything is read, the same for
 	// files that exist and files that do not.
 	errExists := e.Check(job(outside, "secret.txt"))
