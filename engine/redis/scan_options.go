@@ -106,28 +106,34 @@ func parseScanOptions(m *ferry.Migration) (scanOptions, error) {
 		return o, err
 	}
 	o.count, o.maxPending = int(min(count, 100000)), int(pending)
-	switch v := x["scan_copy"]; v {
-	case "", "auto":
-	case "commands":
-		o.commandsOnly = true
-	default:
-		return o, ferry.FieldError("options.extra.scan_copy", "must be auto (DUMP/RESTORE, type-specific commands when the target refuses the payload) or commands, got %q", v)
+	var err error
+	if o.commandsOnly, err = scanChoice(x, "scan_copy", "auto", "commands",
+		"must be auto (DUMP/RESTORE, type-specific commands when the target refuses the payload) or commands, got %q"); err != nil {
+		return o, err
 	}
-	switch v := x["notify_keyspace_events"]; v {
-	case "", "auto":
-	case "preconfigured":
-		o.preconfigured = true
-	default:
-		return o, ferry.FieldError("options.extra.notify_keyspace_events", "must be auto (ferry sets it with CONFIG SET) or preconfigured (already includes \"KA\" on the source), got %q", v)
+	if o.preconfigured, err = scanChoice(x, "notify_keyspace_events", "auto", "preconfigured",
+		"must be auto (ferry sets it with CONFIG SET) or preconfigured (already includes \"KA\" on the source), got %q"); err != nil {
+		return o, err
 	}
-	switch v := x["cutover_pause"]; v {
-	case "", "write":
-	case "none":
-		o.noPause = true
-	default:
-		return o, ferry.FieldError("options.extra.cutover_pause", "must be write (CLIENT PAUSE WRITE on the source at cutover) or none (the source refuses CLIENT PAUSE: stop the application's writes before cutting over), got %q", v)
+	if o.noPause, err = scanChoice(x, "cutover_pause", "write", "none",
+		"must be write (CLIENT PAUSE WRITE on the source at cutover) or none (the source refuses CLIENT PAUSE: stop the application's writes before cutting over), got %q"); err != nil {
+		return o, err
 	}
 	return o, nil
+}
+
+// scanChoice reads the two-valued option options.extra.<name>: false when
+// it is empty or def, true when it is alt, else a field error whose text is
+// want (a format taking the value given).
+func scanChoice(x map[string]string, name, def, alt, want string) (bool, error) {
+	switch v := x[name]; v {
+	case "", def:
+		return false, nil
+	case alt:
+		return true, nil
+	default:
+		return false, ferry.FieldError("options.extra."+name, want, v)
+	}
 }
 
 // checkScan validates a scan-mode job (Engine.Check).

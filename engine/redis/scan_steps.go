@@ -148,23 +148,29 @@ func (e *Engine) scanFull(ctx context.Context, m *ferry.Migration, rt ferry.Step
 		return err
 	}
 	sc.fullProgress(started, true)
-	msg := fmt.Sprintf("full scan done: %d keys copied (%d big keys in chunks, %d by type-specific commands, %d gone from the source) in %s",
-		sc.cp.Done, sc.big, sc.viaCommands, sc.deleted, time.Since(started).Round(time.Millisecond))
-	if m.Modes.Incremental {
-		msg += fmt.Sprintf("; %d changes queued by keyspace notifications for the incremental step", sess.q.len())
-	} else {
-		msg += "; without incremental sync this is not a point-in-time copy"
-	}
-	if len(sc.notes) > 0 {
-		msg += "; " + strings.Join(sc.notes, "; ")
-	}
-	rt.Message(msg + " (" + weakNote + ")")
+	rt.Message(sc.fullSummary(m.Modes.Incremental, sess.q, started))
 	if m.Modes.Incremental && sess.id != "" {
 		parkScanSession(e, m.ID, sess)
 	} else {
 		sess.close()
 	}
 	return nil
+}
+
+// fullSummary is the message that ends the full step: what was copied, what
+// the incremental step has queued (incremental: it follows), and weakNote.
+func (sc *scanner) fullSummary(incremental bool, q *changeQueue, started time.Time) string {
+	msg := fmt.Sprintf("full scan done: %d keys copied (%d big keys in chunks, %d by type-specific commands, %d gone from the source) in %s",
+		sc.cp.Done, sc.big, sc.viaCommands, sc.deleted, time.Since(started).Round(time.Millisecond))
+	if incremental {
+		msg += fmt.Sprintf("; %d changes queued by keyspace notifications for the incremental step", q.len())
+	} else {
+		msg += "; without incremental sync this is not a point-in-time copy"
+	}
+	if len(sc.notes) > 0 {
+		msg += "; " + strings.Join(sc.notes, "; ")
+	}
+	return msg + " (" + weakNote + ")"
 }
 
 // scanIncremental runs the incremental step of the scan mode: it copies the
