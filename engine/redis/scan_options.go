@@ -1,0 +1,198 @@
+package redis
+
+// Scan mode (Options.Extra["mode"] = "scan"), for sources that forbid PSYNC
+// (managed services): no replication link, only ordinary client commands.
+//
+// Full step: before anything is copied ferry subscribes to the source's
+// keyspace notifications (PSUBSCRIBE __keyspace@<db>__:*, after CONFIG SET
+// notify-keyspace-events when needed), so every key changed from then on is
+// queued. It then SCANs every included db (cluster source: every master),
+// sizes each batch of keys with MEMORY USAGE, and copies the small ones with
+// one pipeline of DUMP + PEXPIRETIME (PTTL before 7.0) and RESTORE key
+// <abs-ttl> payload REPLACE ABSTTL through package writer. Keys bigger than
+// scan_big_key_bytes (64 MiB) are copied by type in bounded chunks (GETRANGE,
+// LRANGE, SSCAN, ZSCAN, HSCAN into SET/APPEND, RPUSH, SADD, ZADD with exact
+// scores, HSET, then PEXPIREAT), so the agent's memory does not grow with a
+// key. When the target cannot RESTORE the source's payloads (an older
+// target: "DUMP payload version or checksum are wrong"), the payload ferry
+// already holds is decoded with package rdb and written with the same
+// type-specific commands (strings, lists, sets, zsets, hashes; streams and
+// module values need RESTORE).
+//
+// Incremental step: the queued keys are copied again (DUMP/RESTORE, or DEL
+// on the target when the key is gone from the source), de-duplicated, in
+// the order of their first notification. Lag is the age of the oldest change
+// not yet copied. Cutover pauses the source's writes (CLIENT PAUSE WRITE),
+// makes sure every notification sent before the pause has arrived (a PING
+// on the subscription comes back after them), copies what is left and ends.
+//
+// This is weaker than PSYNC replication, and the step messages say so:
+// notifications are fire-and-forget (a dropped subscription loses them: ferry
+// then subscribes again and rescans every db, removing from the target the
+// keys gone from the source); a key's intermediate states are not replayed,
+// only its latest value is copied; FLUSHDB, FLUSHALL and SWAPDB send no
+// notification (ferry watches INFO commandstats and rescans when they ran);
+// and there is no resumable offset: after an agent restart the incremental
+// step scans everything again. The full step checkpoints the db and SCAN
+// cursor it reached, which a retry on the same agent resumes from while the
+// subscription that covers the keys already copied is still alive; without
+// it the scan starts over and ends by removing stale keys from the target.
+//
+// Options.Extra settings of the scan mode: scan_big_key_bytes (MEMORY USAGE
+// above which a key is copied in chunks; default 64 MiB), scan_count (SCAN
+// COUNT and keys per pipeline; 512), scan_max_pending_keys (distinct changed
+// keys queued before ferry gives up on the queue and rescans; 1M), scan_copy
+// (auto | commands: never RESTORE strings, lists, sets, zsets, hashes),
+// notify_keyspace_events (auto: CONFIG GET/SET | preconfigured: the source's
+// operator set "KA"), cutover_pause (write: CLIENT PAUSE WRITE | none: the
+// source refuses it and the application has stopped writing).
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ferrymigrate/ferry"
+)
+
+// weakNote is appended to the scan mode's step messages.
+const weakNote = "scan mode is weaker than PSYNC replication: keyspace notifications are fire-and-forget " +
+	"(a lost subscription makes ferry rescan every db), a key's intermediate states are not replayed (only its latest value is copied), " +
+	"and there is no resumable offset (after an agent restart the full scan runs again)"
+
+// Defaults of the scan mode's options (Options.Extra).
+const (
+	defaultBigKeyBytes = 64 << 20  // scan_big_key_bytes
+	defaultScanCount   = 512       // scan_count: SCAN COUNT and keys per pipeline
+	defaultMaxPending  = 1_000_000 // scan_max_pending_keys: distinct changed keys queued
+	dumpBatchBytes     = 32 << 20  // bytes of DUMP payloads read in one pipeline
+	chunkElems         = 1000      // elements per chunk of a big key
+	chunkBytes         = 1 << 20   // bytes per chunk of a big string
+	scanSessionTTL     = 2 * time.Minute
+	maxRescans         = 5 // rescans in a row (one step run) before giving up
+)
+
+type scanOptions struct {
+	bigKeyBytes   int64
+	count         int
+	maxPending    int
+	commandsOnly  bool // scan_copy=commands: type-specific commands instead of RESTORE
+	preconfigured bool // notify_keyspace_events=preconfigured: do not CONFIG GET/SET
+	noPause       bool // cutover_pause=none: the source refuses CLIENT PAUSE; the user stopped writes
+}
+
+func parseScanOptions(m *ferry.Migration) (scanOptions, error) {
+	o := scanOptions{bigKeyBytes: defaultBigKeyBytes, count: defaultScanCount, maxPending: defaultMaxPending}
+	x := m.Options.Extra
+	num := func(name string, dst *int64) error {
+		if v, ok := x[name]; ok && v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return ferry.FieldError("options.extra."+name, "must be a positive integer, got %q", v)
+			}
+			*dst = n
+		}
+		return nil
+	}
+	var count, pending = int64(o.count), int64(o.maxPending)
+	if err := num("scan_big_key_bytes", &o.bigKeyBytes); err != nil {
+		return o, err
+	}
+	if err := num("scan_count", &count); err != nil {
+		return o, err
+	}
+	if err := num("scan_max_pending_keys", &pending); err != nil {
+		return o, err
+	}
+	o.count, o.maxPending = int(min(count, 100000)), int(pending)
+	var err error
+	if o.commandsOnly, err = scanChoice(x, "scan_copy", "auto", "commands",
+		"must be auto (DUMP/RESTORE, type-specific commands when the target refuses the payload) or commands, got %q"); err != nil {
+		return o, err
+	}
+	if o.preconfigured, err = scanChoice(x, "notify_keyspace_events", "auto", "preconfigured",
+		"must be auto (ferry sets it with CONFIG SET) or preconfigured (already includes \"KA\" on the source), got %q"); err != nil {
+		return o, err
+	}
+	if o.noPause, err = scanChoice(x, "cutover_pause", "write", "none",
+		"must be write (CLIENT PAUSE WRITE on the source at cutover) or none (the source refuses CLIENT PAUSE: stop the application's writes before cutting over), got %q"); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// scanChoice reads the two-valued option options.extra.<name>: false when
+// it is empty or def, true when it is alt, else a field error whose text is
+// want (a format taking the value given).
+func scanChoice(x map[string]string, name, def, alt, want string) (bool, error) {
+	switch v := x[name]; v {
+	case "", def:
+		return false, nil
+	case alt:
+		return true, nil
+	default:
+		return false, ferry.FieldError("options.extra."+name, want, v)
+	}
+}
+
+// checkScan validates a scan-mode job (Engine.Check).
+func (e *Engine) checkScan(m *ferry.Migration) error {
+	if m.Modes.Schema {
+		return ferry.FieldError("modes.schema", "Redis has no schema step")
+	}
+	if m.Modes.ReverseIncremental {
+		return ferry.FieldError("modes.reverseIncremental", "reverse incremental sync is not available for Redis")
+	}
+	if m.Modes.Incremental && !m.Modes.Full {
+		return ferry.FieldError("modes.incremental", "scan-mode incremental sync re-copies the keys changed since its full scan: enable full too")
+	}
+	if m.Options.Conflict == ferry.ConflictSkip {
+		return ferry.FieldError("options.conflict", "conflict policy skip is not built yet for Redis: use fail (empty target) or replace")
+	}
+	if len(m.Source.Addrs) == 0 || (!m.Source.Cluster && len(m.Source.Addrs) != 1) {
+		return ferry.FieldError("source.addrs", "give the one source server (or, for a Redis Cluster source, its seed nodes)")
+	}
+	f, err := newFilter(m)
+	if err != nil {
+		return err
+	}
+	if m.Source.Cluster {
+		if _, ok := f.db(0); !ok {
+			return ferry.FieldError("options.filters.includeDbs", "a Redis Cluster source has only db 0, which the filters exclude")
+		}
+	}
+	_, err = parseScanOptions(m)
+	return err
+}
+
+// runScan runs one step of a scan-mode job (Engine.RunStep).
+func (e *Engine) runScan(ctx context.Context, m *ferry.Migration, step ferry.StepName, rt ferry.StepRuntime) error {
+	switch step {
+	case ferry.StepPrecheck:
+		return e.scanPrecheck(ctx, m, rt)
+	case ferry.StepFull:
+		return e.scanFull(ctx, m, rt)
+	case ferry.StepIncremental:
+		return e.scanIncremental(ctx, m, rt)
+	case ferry.StepCutover:
+		takeScanSession(e, m.ID).close()
+		rt.Message("every key changed before the pause was copied again; " + pauseNote(m))
+		return nil
+	case ferry.StepVerify:
+		return e.verify(ctx, m, rt)
+	}
+	return &ferry.Error{Code: ferry.EINVALID, Message: fmt.Sprintf("the redis engine has no step %s", step)}
+}
+
+// msgRuntime keeps the last message of a wrapped runtime's step.
+type msgRuntime struct {
+	ferry.StepRuntime
+	msg string
+}
+
+func (r *msgRuntime) Message(s string) { r.msg = s; r.StepRuntime.Message(s) }
+
+// Unwrap returns the wrapped runtime (ferry.RecordCutover reaches the
+// agent's cutover record through it).
+func (r *msgRuntime) Unwrap() ferry.StepRuntime { return r.StepRuntime }
