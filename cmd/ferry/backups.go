@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrymigrate/ferry"
 	redisengine "github.com/ferrymigrate/ferry/engine/redis"
+	redisbackup "github.com/ferrymigrate/ferry/engine/redis/backup"
 )
 
 // backupFlags say where the Redis engine reads the files of backup imports
@@ -46,8 +47,8 @@ func (b *backupFlags) register(fs *flag.FlagSet) {
 }
 
 // config returns the engine's backup configuration.
-func (b *backupFlags) config(dataDir string) (redisengine.BackupConfig, error) {
-	c := redisengine.BackupConfig{Dir: b.dir, Bucket: b.bucket, AllowedDirs: append([]string(nil), b.importDirs...)}
+func (b *backupFlags) config(dataDir string) (redisbackup.Config, error) {
+	c := redisbackup.Config{Dir: b.dir, Bucket: b.bucket, AllowedDirs: append([]string(nil), b.importDirs...)}
 	if c.Dir == "" {
 		c.Dir = filepath.Join(dataDir, "backups")
 	}
@@ -79,7 +80,7 @@ func (b *backupFlags) config(dataDir string) (redisengine.BackupConfig, error) {
 		if strings.Contains(b.s3Endpoint, "://") {
 			return c, fmt.Errorf("--s3-endpoint %q: give host:port (and --s3-tls), not a URL", b.s3Endpoint)
 		}
-		c.S3 = &redisengine.S3Config{Endpoint: b.s3Endpoint, AccessKey: b.s3AccessKey, SecretKey: b.s3SecretKey,
+		c.S3 = &redisbackup.S3Config{Endpoint: b.s3Endpoint, AccessKey: b.s3AccessKey, SecretKey: b.s3SecretKey,
 			Region: b.s3Region, TLS: b.s3TLS, PathStyle: b.s3PathStyle}
 	}
 	return c, nil
@@ -177,7 +178,7 @@ func (c *cli) backupsList(args []string) error {
 	}
 	if *asJSON {
 		if list == nil {
-			list = []redisengine.BackupRecord{}
+			list = []redisbackup.Record{}
 		}
 		return c.printJSON(list)
 	}

@@ -10,7 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ferrymigrate/ferry"
-	redisengine "github.com/ferrymigrate/ferry/engine/redis"
+	redisbackup "github.com/ferrymigrate/ferry/engine/redis/backup"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 )
 
@@ -33,7 +33,7 @@ func TestBackupsCreateAndList(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("backups create: %d %s", code, errOut)
 	}
-	var rec redisengine.BackupRecord
+	var rec redisbackup.Record
 	mustJSON(t, out, &rec)
 	if !ferry.ValidID(rec.ID) || rec.Keys != 101 || rec.Source != addr || strings.Contains(out, "s3cret") {
 		t.Fatalf("record %s", out)
@@ -55,7 +55,7 @@ func TestBackupsCreateAndList(t *testing.T) {
 		t.Fatalf("backups list: %d %s %s", code, out, errOut)
 	}
 	code, out, _ = ferryCmd(t, "backups", "list", "--dir", other, "--json")
-	var list []redisengine.BackupRecord
+	var list []redisbackup.Record
 	mustJSON(t, out, &list)
 	if code != 0 || len(list) != 1 || list[0].ID == rec.ID {
 		t.Fatalf("backups list --dir: %d %s", code, out)

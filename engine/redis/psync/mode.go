@@ -62,7 +62,7 @@ func (e *Mode) Check(m *ferry.Migration, _ *config.Options) error {
 func (e *Mode) RunStep(ctx context.Context, m *ferry.Migration, _ *config.Options, step ferry.StepName, rt ferry.StepRuntime) error {
 	switch step {
 	case ferry.StepPrecheck:
-		return e.precheck(ctx, m, rt)
+		return kit.Precheck(ctx, m, rt)
 	case ferry.StepFull:
 		return e.full(ctx, m, rt)
 	case ferry.StepIncremental:

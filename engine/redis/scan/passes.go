@@ -1,4 +1,4 @@
-package redis
+package scan
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
 // ---------------------------------------------------------------------------
@@ -28,13 +30,13 @@ func (sc *scanner) units(ctx context.Context) ([]scanUnit, int64, error) {
 	var us []scanUnit
 	var total int64
 	for i := range sc.src.nodes {
-		keys, err := keyspace(ctx, sc.src.node(i, 0))
+		keys, err := kit.Keyspace(ctx, sc.src.node(i, 0))
 		if err != nil {
 			return nil, 0, fmt.Errorf("source INFO keyspace on %s: %w", sc.src.nodes[i], err)
 		}
 		var dbs []int
 		for db, n := range keys {
-			if _, ok := sc.f.db(db); ok && (!sc.src.cluster || db == 0) {
+			if _, ok := sc.f.DB(db); ok && (!sc.src.cluster || db == 0) {
 				dbs = append(dbs, db)
 				total += n
 			}
@@ -50,11 +52,12 @@ func (sc *scanner) units(ctx context.Context) ([]scanUnit, int64, error) {
 // scanMatch is the SCAN MATCH pattern that pre-filters keys: the include
 // prefix when there is exactly one.
 func (sc *scanner) scanMatch() string {
-	if len(sc.f.inc) != 1 || sc.f.inc[0].re != nil || sc.f.inc[0].prefix == "" {
+	prefix, ok := sc.f.OnlyPrefix()
+	if !ok {
 		return ""
 	}
 	var b strings.Builder
-	for _, r := range sc.f.inc[0].prefix {
+	for _, r := range prefix {
 		if strings.ContainsRune(`*?[]\`, r) {
 			b.WriteByte('\\')
 		}
@@ -89,7 +92,7 @@ func (sc *scanner) pass(ctx context.Context, fromStart bool, between func(pos sc
 		}
 		c := sc.src.node(u.node, u.db)
 		for {
-			keys, next, err := c.Scan(ctx, cursor, match, int64(sc.opts.count)).Result()
+			keys, next, err := c.Scan(ctx, cursor, match, int64(sc.opts.Count)).Result()
 			if err != nil {
 				return fmt.Errorf("source SCAN db %d on %s: %w", u.db, sc.src.nodes[u.node], err)
 			}
@@ -116,7 +119,7 @@ func (sc *scanner) pass(ctx context.Context, fromStart bool, between func(pos sc
 func (sc *scanner) drain(ctx context.Context, q *changeQueue, max int) (int, error) {
 	n := 0
 	for max <= 0 || n < max {
-		batch := q.take(sc.opts.count)
+		batch := q.take(sc.opts.Count)
 		if len(batch) == 0 {
 			break
 		}
@@ -154,18 +157,18 @@ func (sc *scanner) reconcile(ctx context.Context) error {
 	if err := sc.flush(ctx); err != nil {
 		return err
 	}
-	dst := client(&sc.m.Target, 0)
+	dst := kit.Client(&sc.m.Target, 0)
 	defer dst.Close()
-	tkeys, err := keyspace(ctx, dst)
+	tkeys, err := kit.Keyspace(ctx, dst)
 	if err != nil {
 		return fmt.Errorf("target INFO keyspace: %w", err)
 	}
 	var removed int64
 	check := func(tdb int, keys []string) error {
-		if sc.f.keysFiltered() {
+		if sc.f.KeysFiltered() {
 			kept := keys[:0:0]
 			for _, k := range keys {
-				if sc.f.key([]byte(k)) {
+				if sc.f.Key([]byte(k)) {
 					kept = append(kept, k)
 				}
 			}
@@ -204,7 +207,7 @@ func (sc *scanner) reconcile(ctx context.Context) error {
 	scanAll := func(c *goredis.Client, tdb int) error {
 		var cursor uint64
 		for {
-			keys, next, err := c.Scan(ctx, cursor, "", int64(sc.opts.count)).Result()
+			keys, next, err := c.Scan(ctx, cursor, "", int64(sc.opts.Count)).Result()
 			if err != nil {
 				return fmt.Errorf("target SCAN db %d: %w", tdb, err)
 			}
@@ -225,7 +228,7 @@ func (sc *scanner) reconcile(ctx context.Context) error {
 		}
 		sort.Ints(tdbs)
 		for _, tdb := range tdbs {
-			c := client(&sc.m.Target, tdb).(*goredis.Client)
+			c := kit.Client(&sc.m.Target, tdb).(*goredis.Client)
 			err = scanAll(c, tdb)
 			c.Close()
 			if err != nil {
@@ -246,7 +249,7 @@ func (sc *scanner) reconcile(ctx context.Context) error {
 }
 
 func (sc *scanner) saveCheckpoint(ctx context.Context) error {
-	sc.cp.Mode = ModeScan
+	sc.cp.Mode = string(config.ModeScan)
 	b, err := json.Marshal(sc.cp)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package redis
+package scan
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
 // ---------------------------------------------------------------------------
@@ -19,9 +20,9 @@ import (
 
 type notifier struct {
 	addr string
-	l    *link
+	l    *kit.Link
 	q    *changeQueue
-	f    *filter
+	f    *kit.Filter
 
 	mu      sync.Mutex
 	err     error
@@ -36,10 +37,10 @@ var pingSeq atomic.Int64
 
 // startNotifier subscribes to the keyspace notifications of the included
 // dbs on addr and returns once the server confirmed the subscription.
-func startNotifier(ctx context.Context, ep *ferry.Endpoint, addr string, f *filter, cluster bool, q *changeQueue) (*notifier, error) {
+func startNotifier(ctx context.Context, ep *ferry.Endpoint, addr string, f *kit.Filter, cluster bool, q *changeQueue) (*notifier, error) {
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	l, err := dialLink(dctx, ep, addr, 0)
+	l, err := kit.DialLink(dctx, ep, addr, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -47,10 +48,10 @@ func startNotifier(ctx context.Context, ep *ferry.Endpoint, addr string, f *filt
 	switch {
 	case cluster:
 		patterns = []string{"__keyspace@0__:*"}
-	case f.incDB != nil:
+	case f.IncDB != nil:
 		var dbs []int
-		for db := range f.incDB {
-			if _, ok := f.db(db); ok {
+		for db := range f.IncDB {
+			if _, ok := f.DB(db); ok {
 				dbs = append(dbs, db)
 			}
 		}
@@ -66,7 +67,7 @@ func startNotifier(ctx context.Context, ep *ferry.Endpoint, addr string, f *filt
 	}
 	n := &notifier{addr: addr, l: l, q: q, f: f, waiters: map[string]chan struct{}{}, subs: make(chan struct{}, len(patterns)), done: make(chan struct{})}
 	go n.read()
-	if err := l.send(append([]string{"PSUBSCRIBE"}, patterns...)...); err != nil {
+	if err := l.Send(append([]string{"PSUBSCRIBE"}, patterns...)...); err != nil {
 		n.close()
 		return nil, fmt.Errorf("PSUBSCRIBE on %s: %w", addr, err)
 	}
@@ -93,7 +94,7 @@ func startNotifier(ctx context.Context, ep *ferry.Endpoint, addr string, f *filt
 func (n *notifier) read() {
 	prefix := []byte("__keyspace@")
 	for {
-		v, err := n.l.r.ReadValue()
+		v, err := n.l.R.ReadValue()
 		if err != nil {
 			n.fail(fmt.Errorf("keyspace notification subscription on %s lost: %w", n.addr, err))
 			return
@@ -124,7 +125,7 @@ func (n *notifier) read() {
 			}
 			db, _ := strconv.Atoi(string(rest[:i]))
 			key := rest[i+3:]
-			if _, ok := n.f.db(db); !ok || !n.f.key(key) {
+			if _, ok := n.f.DB(db); !ok || !n.f.Key(key) {
 				continue
 			}
 			n.q.add(qkey{db, string(key)}, time.Now())
@@ -153,7 +154,7 @@ func (n *notifier) fail(err error) {
 	}
 	n.mu.Unlock()
 	n.once.Do(func() { close(n.done) })
-	n.l.close()
+	n.l.Close()
 	if first {
 		n.q.signal()
 	}
@@ -201,7 +202,7 @@ func (n *notifier) barrier(ctx context.Context, timeout time.Duration) error {
 		delete(n.waiters, tok)
 		n.mu.Unlock()
 	}()
-	if err := n.l.send("PING", tok); err != nil {
+	if err := n.l.Send("PING", tok); err != nil {
 		n.fail(fmt.Errorf("keyspace notification subscription on %s lost: %w", n.addr, err))
 		return n.lost()
 	}

@@ -1,4 +1,4 @@
-package redis
+package scan
 
 import (
 	"context"
@@ -8,39 +8,41 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
 // ---------------------------------------------------------------------------
 // Steps.
 
 // scanFull runs the full step of the scan mode.
-func (e *Engine) scanFull(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) (err error) {
+func (e *Mode) scanFull(ctx context.Context, m *ferry.Migration, o *config.Scan, rt ferry.StepRuntime) (err error) {
 	prev, err := readScanCheckpoint(rt.Checkpoint())
 	if err != nil {
 		return err
 	}
-	sc, err := e.newScanner(ctx, m, rt)
+	sc, err := e.newScanner(ctx, m, o, rt)
 	if err != nil {
 		return err
 	}
 	defer sc.close()
-	sess := takeScanSession(e, m.ID)
+	sess := e.takeSession(m.ID)
 	resume := prev != nil && sess != nil && sess.id == prev.Session && sess.broken() == nil
 	if prev != nil {
 		sc.cp = *prev
 	}
-	sc.cp.Mode = ModeScan
+	sc.cp.Mode = string(config.ModeScan)
 	switch {
 	case resume:
 		rt.Message(fmt.Sprintf("scan mode: resuming the full scan at db %d, cursor %d (the keyspace notification subscription of the interrupted run is still alive)", prev.DB, prev.Cursor))
 	case prev != nil:
-		sess.close()
+		sess.Close()
 		sess = nil
-		sc.cp = scanCheckpoint{Mode: ModeScan, Reconcile: true, NotifyOriginal: prev.NotifyOriginal, Rescans: prev.Rescans + 1}
+		sc.cp = scanCheckpoint{Mode: string(config.ModeScan), Reconcile: true, NotifyOriginal: prev.NotifyOriginal, Rescans: prev.Rescans + 1}
 		rt.Message("scan mode: an earlier full scan was interrupted and the keyspace notifications of that time are lost, so the scan starts over (keys deleted meanwhile are removed from the target at its end)")
 	}
 	if sess == nil {
-		sess = &scanSession{q: newChangeQueue(sc.opts.maxPending)}
+		sess = &scanSession{q: newChangeQueue(sc.opts.MaxPending)}
 		if err := sess.subscribe(ctx, sc); err != nil {
 			return err
 		}
@@ -48,9 +50,9 @@ func (e *Engine) scanFull(ctx context.Context, m *ferry.Migration, rt ferry.Step
 	defer func() {
 		sess.q.requeue(sc.unflushed)
 		if err != nil && sess.broken() == nil {
-			parkScanSession(e, m.ID, sess)
+			e.Links.Park(m.ID, sess, scanSessionTTL)
 		} else if err != nil {
-			sess.close()
+			sess.Close()
 		}
 	}()
 	if sess.id != "" {
@@ -65,7 +67,7 @@ func (e *Engine) scanFull(ctx context.Context, m *ferry.Migration, rt ferry.Step
 	started := time.Now()
 	lastSave, lastCheck := time.Now(), time.Now()
 	between := func(pos scanUnit, cursor uint64) error {
-		if sess.q.len() >= 4*sc.opts.count {
+		if sess.q.len() >= 4*sc.opts.Count {
 			// Keep the queue short: copy what changed meanwhile now.
 			if _, err := sc.drain(ctx, sess.q, 0); err != nil {
 				return err
@@ -150,9 +152,9 @@ func (e *Engine) scanFull(ctx context.Context, m *ferry.Migration, rt ferry.Step
 	sc.fullProgress(started, true)
 	rt.Message(sc.fullSummary(m.Modes.Incremental, sess.q, started))
 	if m.Modes.Incremental && sess.id != "" {
-		parkScanSession(e, m.ID, sess)
+		e.Links.Park(m.ID, sess, scanSessionTTL)
 	} else {
-		sess.close()
+		sess.Close()
 	}
 	return nil
 }
@@ -175,7 +177,7 @@ func (sc *scanner) fullSummary(incremental bool, q *changeQueue, started time.Ti
 
 // scanIncremental runs the incremental step of the scan mode: it copies the
 // keys the notifications name until cutover.
-func (e *Engine) scanIncremental(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) (err error) {
+func (e *Mode) scanIncremental(ctx context.Context, m *ferry.Migration, o *config.Scan, rt ferry.StepRuntime) (err error) {
 	cp, err := readScanCheckpoint(rt.Checkpoint())
 	if err != nil {
 		return err
@@ -190,7 +192,7 @@ func (e *Engine) scanIncremental(ctx context.Context, m *ferry.Migration, rt fer
 			}
 		}
 	}
-	sc, err := e.newScanner(ctx, m, rt)
+	sc, err := e.newScanner(ctx, m, o, rt)
 	if err != nil {
 		return err
 	}
@@ -198,17 +200,17 @@ func (e *Engine) scanIncremental(ctx context.Context, m *ferry.Migration, rt fer
 	if cp != nil {
 		sc.cp = *cp
 	}
-	sc.cp.Mode, sc.cp.Complete = ModeScan, false
-	sess := takeScanSession(e, m.ID)
+	sc.cp.Mode, sc.cp.Complete = string(config.ModeScan), false
+	sess := e.takeSession(m.ID)
 	if sess == nil {
-		sess = &scanSession{q: newChangeQueue(sc.opts.maxPending)}
+		sess = &scanSession{q: newChangeQueue(sc.opts.MaxPending)}
 	}
 	defer func() {
 		sess.q.requeue(sc.unflushed)
 		if err != nil && sess.broken() == nil {
-			parkScanSession(e, m.ID, sess)
+			e.Links.Park(m.ID, sess, scanSessionTTL)
 		} else if err != nil {
-			sess.close()
+			sess.Close()
 		}
 	}()
 	if why := sess.broken(); why != nil {
@@ -244,7 +246,7 @@ func (e *Engine) scanIncremental(ctx context.Context, m *ferry.Migration, rt fer
 	cutover := rt.Cutover()
 	for {
 		if sess.q.len() > 0 {
-			n, err := sc.drain(ctx, sess.q, 16*sc.opts.count)
+			n, err := sc.drain(ctx, sess.q, 16*sc.opts.Count)
 			ops += int64(n)
 			if err != nil {
 				return err
@@ -276,7 +278,7 @@ func (e *Engine) scanIncremental(ctx context.Context, m *ferry.Migration, rt fer
 				msg += "; " + strings.Join(sc.notes, "; ")
 			}
 			rt.Message(msg)
-			sess.close()
+			sess.Close()
 			return nil
 		case <-tick.C:
 			if why := sess.check(ctx, sc.src); why != nil {
@@ -304,8 +306,8 @@ func (e *Engine) scanIncremental(ctx context.Context, m *ferry.Migration, rt fer
 // cutover pauses the source's writes, waits for every notification sent
 // before the pause, and copies what is left.
 func (sc *scanner) cutover(ctx context.Context, sess *scanSession) (int, error) {
-	for i := 0; i < len(sc.src.nodes) && !sc.opts.noPause; i++ {
-		if _, err := pauseSource(ctx, sc.src.node(i, 0), sc.m); err != nil {
+	for i := 0; i < len(sc.src.nodes) && !sc.opts.NoPause; i++ {
+		if _, err := kit.PauseSource(ctx, sc.src.node(i, 0), sc.m); err != nil {
 			if isReplyError(errors.Unwrap(err)) {
 				return 0, &ferry.Error{Code: ferry.EINVALID, Reason: "CUTOVER_PAUSE_REFUSED", Message: err.Error(),
 					Advice: "the source refuses CLIENT PAUSE: stop the application's writes to the source yourself and run the job with options.extra.cutover_pause=none"}
@@ -313,10 +315,10 @@ func (sc *scanner) cutover(ctx context.Context, sess *scanSession) (int, error) 
 			return 0, err
 		}
 	}
-	if !sc.opts.noPause && len(sc.src.nodes) > 0 {
-		recordPause(sc.rt, sc.m, time.Now(), "")
+	if !sc.opts.NoPause && len(sc.src.nodes) > 0 {
+		kit.RecordPause(sc.rt, sc.m, time.Now(), "")
 	}
-	if sc.opts.noPause {
+	if sc.opts.NoPause {
 		ferry.RecordCutover(sc.rt, func(c *ferry.CutoverInfo) {
 			c.SourceWriteBlock = ferry.WriteBlockNone
 			c.Notes = []string{"ferry did not pause the source's writes (cutover_pause=none): changes made on the source after the cutover began may be missing"}
@@ -349,6 +351,6 @@ func (sc *scanner) cutover(ctx context.Context, sess *scanSession) (int, error) 
 	}
 	sc.restoreNotifications(ctx)
 	sc.rt.Lag(0, time.Now())
-	recordDrained(sc.rt, "every key changed before the pause")
+	kit.RecordDrained(sc.rt, "every key changed before the pause")
 	return n, nil
 }

@@ -1,4 +1,4 @@
-package redis
+package scan
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/ferrymigrate/ferry/engine/redis/config"
 )
 
 // scanCheckpoint is what the scan mode saves.
@@ -46,7 +46,7 @@ func readScanCheckpoint(raw json.RawMessage) (*scanCheckpoint, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("bad redis scan checkpoint: %w", err)
 	}
-	if c.Mode != ModeScan {
+	if c.Mode != string(config.ModeScan) {
 		return nil, nil
 	}
 	return &c, nil
@@ -66,56 +66,13 @@ type scanSession struct {
 	// when the subscription began ("" when unavailable).
 	flushSig map[string]string
 	// dirty: a rescan was started and has not completed.
-	dirty  string
-	expire *time.Timer
+	dirty string
 }
 
-type scanSessionKey struct {
-	e  *Engine
-	id string
-}
-
-var scanSessions = struct {
-	sync.Mutex
-	m map[scanSessionKey]*scanSession
-}{m: map[scanSessionKey]*scanSession{}}
-
-func parkScanSession(e *Engine, id string, s *scanSession) {
-	scanSessions.Lock()
-	defer scanSessions.Unlock()
-	k := scanSessionKey{e, id}
-	if old := scanSessions.m[k]; old != nil && old != s {
-		old.close()
-	}
-	scanSessions.m[k] = s
-	s.expire = time.AfterFunc(scanSessionTTL, func() {
-		scanSessions.Lock()
-		if scanSessions.m[k] == s {
-			delete(scanSessions.m, k)
-			s.close()
-		}
-		scanSessions.Unlock()
-	})
-}
-
-func takeScanSession(e *Engine, id string) *scanSession {
-	scanSessions.Lock()
-	defer scanSessions.Unlock()
-	k := scanSessionKey{e, id}
-	s := scanSessions.m[k]
-	delete(scanSessions.m, k)
-	if s != nil && s.expire != nil {
-		s.expire.Stop()
-	}
-	return s
-}
-
-func (s *scanSession) close() {
+// Close ends the subscriptions (kit.Parked).
+func (s *scanSession) Close() {
 	if s == nil {
 		return
-	}
-	if s.expire != nil {
-		s.expire.Stop()
 	}
 	for _, n := range s.ns {
 		n.close()
@@ -209,14 +166,14 @@ func (s *scanSession) subscribe(ctx context.Context, sc *scanner) error {
 	s.flushSig = map[string]string{}
 	for i, addr := range s.nodes {
 		c := sc.src.node(i, 0)
-		if !sc.opts.preconfigured {
+		if !sc.opts.Preconfigured {
 			orig, changed, err := ensureNotifications(ctx, c, addr)
 			if err != nil {
 				if sc.m.Modes.Incremental {
 					return err
 				}
 				sc.notes = append(sc.notes, "keyspace notifications unavailable, so keys changed during the scan may be copied in an intermediate state")
-				s.close()
+				s.Close()
 				return nil
 			}
 			if changed {
@@ -234,7 +191,7 @@ func (s *scanSession) subscribe(ctx context.Context, sc *scanner) error {
 	for _, addr := range s.nodes {
 		n, err := startNotifier(ctx, sc.src.ep, addr, sc.f, sc.src.cluster, s.q)
 		if err != nil {
-			s.close()
+			s.Close()
 			return fmt.Errorf("subscribe to keyspace notifications: %w", err)
 		}
 		s.ns = append(s.ns, n)

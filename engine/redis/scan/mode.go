@@ -1,7 +1,12 @@
-package redis
+// Package scan is the Redis engine's scan mode, for sources that forbid
+// PSYNC (managed services): no replication link, only client commands. The
+// full step subscribes to keyspace notifications and then SCANs and copies
+// every key (DUMP/RESTORE, big keys in chunks by type); the incremental
+// step copies again the keys notified since; cutover pauses the source's
+// writes and copies what is left. Weaker than PSYNC, and its messages say so.
+package scan
 
-// Scan mode (Options.Extra["mode"] = "scan"), for sources that forbid PSYNC
-// (managed services): no replication link, only ordinary client commands.
+// How the scan mode works.
 //
 // Full step: before anything is copied ferry subscribes to the source's
 // keyspace notifications (PSUBSCRIBE __keyspace@<db>__:*, after CONFIG SET
@@ -38,7 +43,7 @@ package redis
 // subscription that covers the keys already copied is still alive; without
 // it the scan starts over and ends by removing stale keys from the target.
 //
-// Options.Extra settings of the scan mode: scan_big_key_bytes (MEMORY USAGE
+// Options.Extra settings of the scan mode (package config): scan_big_key_bytes (MEMORY USAGE
 // above which a key is copied in chunks; default 64 MiB), scan_count (SCAN
 // COUNT and keys per pipeline; 512), scan_max_pending_keys (distinct changed
 // keys queued before ferry gives up on the queue and rescans; 1M), scan_copy
@@ -50,10 +55,12 @@ package redis
 import (
 	"context"
 	"fmt"
-	"strconv"
+	"log/slog"
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
 // weakNote is appended to the scan mode's step messages.
@@ -61,83 +68,30 @@ const weakNote = "scan mode is weaker than PSYNC replication: keyspace notificat
 	"(a lost subscription makes ferry rescan every db), a key's intermediate states are not replayed (only its latest value is copied), " +
 	"and there is no resumable offset (after an agent restart the full scan runs again)"
 
-// Defaults of the scan mode's options (Options.Extra).
+// Sizes and limits of the scan mode (its options are config.Scan).
 const (
-	defaultBigKeyBytes = 64 << 20  // scan_big_key_bytes
-	defaultScanCount   = 512       // scan_count: SCAN COUNT and keys per pipeline
-	defaultMaxPending  = 1_000_000 // scan_max_pending_keys: distinct changed keys queued
-	dumpBatchBytes     = 32 << 20  // bytes of DUMP payloads read in one pipeline
-	chunkElems         = 1000      // elements per chunk of a big key
-	chunkBytes         = 1 << 20   // bytes per chunk of a big string
-	scanSessionTTL     = 2 * time.Minute
-	maxRescans         = 5 // rescans in a row (one step run) before giving up
+	dumpBatchBytes = 32 << 20 // bytes of DUMP payloads read in one pipeline
+	chunkElems     = 1000     // elements per chunk of a big key
+	chunkBytes     = 1 << 20  // bytes per chunk of a big string
+	scanSessionTTL = 2 * time.Minute
+	maxRescans     = 5 // rescans in a row (one step run) before giving up
 )
 
-type scanOptions struct {
-	bigKeyBytes   int64
-	count         int
-	maxPending    int
-	commandsOnly  bool // scan_copy=commands: type-specific commands instead of RESTORE
-	preconfigured bool // notify_keyspace_events=preconfigured: do not CONFIG GET/SET
-	noPause       bool // cutover_pause=none: the source refuses CLIENT PAUSE; the user stopped writes
+// Mode runs the steps of scan-mode jobs.
+type Mode struct {
+	Logger *slog.Logger
+	// WriterConns is the number of pipelined connections to the target
+	// (0: the writer's default).
+	WriterConns int
+	// Links holds the keyspace subscriptions that outlive a step.
+	Links *kit.Parking
 }
 
-func parseScanOptions(m *ferry.Migration) (scanOptions, error) {
-	o := scanOptions{bigKeyBytes: defaultBigKeyBytes, count: defaultScanCount, maxPending: defaultMaxPending}
-	x := m.Options.Extra
-	num := func(name string, dst *int64) error {
-		if v, ok := x[name]; ok && v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return ferry.FieldError("options.extra."+name, "must be a positive integer, got %q", v)
-			}
-			*dst = n
-		}
-		return nil
+// Check validates a scan-mode job without touching the network.
+func (e *Mode) Check(m *ferry.Migration, _ *config.Options) error {
+	if err := m.ValidateSource(); err != nil {
+		return err
 	}
-	var count, pending = int64(o.count), int64(o.maxPending)
-	if err := num("scan_big_key_bytes", &o.bigKeyBytes); err != nil {
-		return o, err
-	}
-	if err := num("scan_count", &count); err != nil {
-		return o, err
-	}
-	if err := num("scan_max_pending_keys", &pending); err != nil {
-		return o, err
-	}
-	o.count, o.maxPending = int(min(count, 100000)), int(pending)
-	var err error
-	if o.commandsOnly, err = scanChoice(x, "scan_copy", "auto", "commands",
-		"must be auto (DUMP/RESTORE, type-specific commands when the target refuses the payload) or commands, got %q"); err != nil {
-		return o, err
-	}
-	if o.preconfigured, err = scanChoice(x, "notify_keyspace_events", "auto", "preconfigured",
-		"must be auto (ferry sets it with CONFIG SET) or preconfigured (already includes \"KA\" on the source), got %q"); err != nil {
-		return o, err
-	}
-	if o.noPause, err = scanChoice(x, "cutover_pause", "write", "none",
-		"must be write (CLIENT PAUSE WRITE on the source at cutover) or none (the source refuses CLIENT PAUSE: stop the application's writes before cutting over), got %q"); err != nil {
-		return o, err
-	}
-	return o, nil
-}
-
-// scanChoice reads the two-valued option options.extra.<name>: false when
-// it is empty or def, true when it is alt, else a field error whose text is
-// want (a format taking the value given).
-func scanChoice(x map[string]string, name, def, alt, want string) (bool, error) {
-	switch v := x[name]; v {
-	case "", def:
-		return false, nil
-	case alt:
-		return true, nil
-	default:
-		return false, ferry.FieldError("options.extra."+name, want, v)
-	}
-}
-
-// checkScan validates a scan-mode job (Engine.Check).
-func (e *Engine) checkScan(m *ferry.Migration) error {
 	if m.Modes.Schema {
 		return ferry.FieldError("modes.schema", "Redis has no schema step")
 	}
@@ -153,36 +107,41 @@ func (e *Engine) checkScan(m *ferry.Migration) error {
 	if len(m.Source.Addrs) == 0 || (!m.Source.Cluster && len(m.Source.Addrs) != 1) {
 		return ferry.FieldError("source.addrs", "give the one source server (or, for a Redis Cluster source, its seed nodes)")
 	}
-	f, err := newFilter(m)
+	f, err := kit.NewFilter(m)
 	if err != nil {
 		return err
 	}
 	if m.Source.Cluster {
-		if _, ok := f.db(0); !ok {
+		if _, ok := f.DB(0); !ok {
 			return ferry.FieldError("options.filters.includeDbs", "a Redis Cluster source has only db 0, which the filters exclude")
 		}
 	}
-	_, err = parseScanOptions(m)
-	return err
+	return nil
 }
 
-// runScan runs one step of a scan-mode job (Engine.RunStep).
-func (e *Engine) runScan(ctx context.Context, m *ferry.Migration, step ferry.StepName, rt ferry.StepRuntime) error {
+// RunStep runs one step of a scan-mode job.
+func (e *Mode) RunStep(ctx context.Context, m *ferry.Migration, o *config.Options, step ferry.StepName, rt ferry.StepRuntime) error {
 	switch step {
 	case ferry.StepPrecheck:
-		return e.scanPrecheck(ctx, m, rt)
+		return e.scanPrecheck(ctx, m, &o.Scan, rt)
 	case ferry.StepFull:
-		return e.scanFull(ctx, m, rt)
+		return e.scanFull(ctx, m, &o.Scan, rt)
 	case ferry.StepIncremental:
-		return e.scanIncremental(ctx, m, rt)
+		return e.scanIncremental(ctx, m, &o.Scan, rt)
 	case ferry.StepCutover:
-		takeScanSession(e, m.ID).close()
-		rt.Message("every key changed before the pause was copied again; " + pauseNote(m))
+		e.Links.Drop(m.ID)
+		rt.Message("every key changed before the pause was copied again; " + kit.PauseNote(m))
 		return nil
 	case ferry.StepVerify:
-		return e.verify(ctx, m, rt)
+		return kit.Verify(ctx, m, rt)
 	}
 	return &ferry.Error{Code: ferry.EINVALID, Message: fmt.Sprintf("the redis engine has no step %s", step)}
+}
+
+// takeSession takes the session parked for a job (nil when none is).
+func (e *Mode) takeSession(id string) *scanSession {
+	s, _ := e.Links.Take(id).(*scanSession)
+	return s
 }
 
 // msgRuntime keeps the last message of a wrapped runtime's step.

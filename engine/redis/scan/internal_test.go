@@ -1,4 +1,4 @@
-package redis
+package scan
 
 import (
 	"encoding/binary"

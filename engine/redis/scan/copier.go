@@ -1,4 +1,4 @@
-package redis
+package scan
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 	"github.com/ferrymigrate/ferry/engine/redis/rdb"
 	"github.com/ferrymigrate/ferry/engine/redis/writer"
 )
@@ -32,14 +34,14 @@ type fallbackKey struct {
 }
 
 type scanner struct {
-	e    *Engine
+	e    *Mode
 	m    *ferry.Migration
 	rt   ferry.StepRuntime
-	f    *filter
-	opts scanOptions
+	f    *kit.Filter
+	opts *config.Scan
 	src  *scanSource
 	w    *writer.Writer
-	ap   *rdbApplier
+	ap   *kit.RDBApplier
 	cp   scanCheckpoint
 
 	srcVer, dstVer string
@@ -62,12 +64,8 @@ type scanner struct {
 	keysThisRun                            int64
 }
 
-func (e *Engine) newScanner(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) (*scanner, error) {
-	f, err := newFilter(m)
-	if err != nil {
-		return nil, err
-	}
-	o, err := parseScanOptions(m)
+func (e *Mode) newScanner(ctx context.Context, m *ferry.Migration, o *config.Scan, rt ferry.StepRuntime) (*scanner, error) {
+	f, err := kit.NewFilter(m)
 	if err != nil {
 		return nil, err
 	}
@@ -75,20 +73,20 @@ func (e *Engine) newScanner(ctx context.Context, m *ferry.Migration, rt ferry.St
 	if sc.src, err = openScanSource(ctx, &m.Source); err != nil {
 		return nil, err
 	}
-	sc.srcVer, _ = infoField(ctx, sc.src.node(0, 0), "server", "redis_version")
-	sc.absTTL = sc.srcVer == "" || !versionLess(sc.srcVer, "7.0.0")
-	dst := client(&m.Target, 0)
-	sc.dstVer, _ = infoField(ctx, dst, "server", "redis_version")
+	sc.srcVer, _ = kit.InfoField(ctx, sc.src.node(0, 0), "server", "redis_version")
+	sc.absTTL = sc.srcVer == "" || !kit.VersionLess(sc.srcVer, "7.0.0")
+	dst := kit.Client(&m.Target, 0)
+	sc.dstVer, _ = kit.InfoField(ctx, dst, "server", "redis_version")
 	dst.Close()
 	sc.targetRDB = rdbVersionOf(sc.dstVer)
 	sc.w, err = writer.New(ctx, writer.Options{Addrs: m.Target.Addrs, Cluster: m.Target.Cluster,
-		Username: m.Target.Username, Password: m.Target.Password, TLS: tlsConfig(&m.Target), Conns: e.WriterConns,
+		Username: m.Target.Username, Password: m.Target.Password, TLS: kit.TLSConfig(&m.Target), Conns: e.WriterConns,
 		OnReplyError: sc.onReplyError})
 	if err != nil {
 		sc.src.close()
 		return nil, fmt.Errorf("connect to target: %w", err)
 	}
-	sc.ap = &rdbApplier{w: sc.w, f: f, replace: true}
+	sc.ap = &kit.RDBApplier{W: sc.w, F: f, Replace: true}
 	return sc, nil
 }
 
@@ -106,19 +104,19 @@ func rdbVersionOf(v string) int {
 		return 0
 	}
 	switch {
-	case !versionLess(v, "8.0.0"):
+	case !kit.VersionLess(v, "8.0.0"):
 		return 0 // newer than this table: let RESTORE tell
-	case !versionLess(v, "7.3.0"):
+	case !kit.VersionLess(v, "7.3.0"):
 		return 12
-	case !versionLess(v, "7.1.0"):
+	case !kit.VersionLess(v, "7.1.0"):
 		return 11
-	case !versionLess(v, "7.0.0"):
+	case !kit.VersionLess(v, "7.0.0"):
 		return 10
-	case !versionLess(v, "5.0.0"):
+	case !kit.VersionLess(v, "5.0.0"):
 		return 9
-	case !versionLess(v, "4.0.0"):
+	case !kit.VersionLess(v, "4.0.0"):
 		return 8
-	case !versionLess(v, "3.2.0"):
+	case !kit.VersionLess(v, "3.2.0"):
 		return 7
 	}
 	return 6
@@ -248,15 +246,15 @@ func (sc *scanner) expireOf(cmd *goredis.Cmd, now time.Time) (int64, bool, error
 // copyKeys copies keys of source db (their current state; DEL on the
 // target for those gone from the source).
 func (sc *scanner) copyKeys(ctx context.Context, db int, keys []string) error {
-	tdb, ok := sc.f.db(db)
+	tdb, ok := sc.f.DB(db)
 	if !ok {
 		return nil
 	}
 	sc.seenDBs[db] = true
-	if sc.f.keysFiltered() {
+	if sc.f.KeysFiltered() {
 		kept := keys[:0:0]
 		for _, k := range keys {
-			if sc.f.key([]byte(k)) {
+			if sc.f.Key([]byte(k)) {
 				kept = append(kept, k)
 			}
 		}
@@ -278,7 +276,7 @@ func (sc *scanner) copyKeys(ctx context.Context, db int, keys []string) error {
 			if err := sc.del(tdb, k); err != nil {
 				return err
 			}
-		case sizes[i] > sc.opts.bigKeyBytes:
+		case sizes[i] > sc.opts.BigKeyBytes:
 			big = append(big, k)
 		default:
 			if batch+sizes[i] > dumpBatchBytes && len(small) > 0 {
@@ -351,7 +349,7 @@ func (sc *scanner) dumpKeys(ctx context.Context, c goredis.UniversalClient, db, 
 
 type dumpChunkHandler struct {
 	rdb.NopHandler
-	ap  *rdbApplier
+	ap  *kit.RDBApplier
 	db  int
 	exp int64
 }
@@ -375,7 +373,7 @@ func (sc *scanner) writePayload(db, tdb int, key string, payload []byte, exp int
 	ver := int(binary.LittleEndian.Uint16(payload[len(payload)-10:]))
 	kind := rdb.Type(payload[0]).Kind()
 	common := kind != rdb.KindStream && kind != rdb.KindModule && kind != 0
-	restore := !common || !(sc.opts.commandsOnly || sc.restoreBroken.Load() || (sc.targetRDB > 0 && ver > sc.targetRDB))
+	restore := !common || !(sc.opts.CommandsOnly || sc.restoreBroken.Load() || (sc.targetRDB > 0 && ver > sc.targetRDB))
 	if !common && sc.targetRDB > 0 && ver > sc.targetRDB {
 		return fmt.Errorf("key %q is a %s: the target (redis %s) cannot RESTORE the source's (redis %s) payload version %d, and ferry moves streams and module values only by RESTORE: use a target at least as new as the source",
 			key, kind, sc.dstVer, sc.srcVer, ver)
@@ -389,7 +387,7 @@ func (sc *scanner) writePayload(db, tdb int, key string, payload []byte, exp int
 	}
 	sc.viaCommands++
 	h := &dumpChunkHandler{ap: sc.ap, db: db, exp: exp}
-	if err := rdb.ParseDump(payload, []byte(key), h, rdb.Options{CaptureRaw: true, MaxRawBytes: maxRestoreBytes}); err != nil {
+	if err := rdb.ParseDump(payload, []byte(key), h, rdb.Options{CaptureRaw: true, MaxRawBytes: kit.MaxRestoreBytes}); err != nil {
 		return fmt.Errorf("decode the DUMP payload of %q: %w", key, err)
 	}
 	return nil
@@ -513,8 +511,8 @@ func (sc *scanner) copyBig(ctx context.Context, c goredis.UniversalClient, db, t
 	// entries and module state only that way), bounded.
 	sc.big--
 	sc.keys--
-	if n, err := c.MemoryUsage(ctx, key).Result(); err == nil && n > maxRestoreBytes {
-		return fmt.Errorf("key %q is a %s of about %d bytes: streams and module values are moved by DUMP/RESTORE, which is limited to %d bytes", key, typ, n, maxRestoreBytes)
+	if n, err := c.MemoryUsage(ctx, key).Result(); err == nil && n > kit.MaxRestoreBytes {
+		return fmt.Errorf("key %q is a %s of about %d bytes: streams and module values are moved by DUMP/RESTORE, which is limited to %d bytes", key, typ, n, kit.MaxRestoreBytes)
 	}
 	return sc.dumpKeys(ctx, c, db, tdb, []string{key})
 }
@@ -556,7 +554,7 @@ func (sc *scanner) sourceDBsOf(tdb int) []int {
 	for db := range sc.seenDBs {
 		set[db] = true
 	}
-	for db := range sc.f.remap {
+	for db := range sc.f.Remap {
 		set[db] = true
 	}
 	if !sc.src.cluster {
@@ -566,7 +564,7 @@ func (sc *scanner) sourceDBsOf(tdb int) []int {
 	}
 	var out []int
 	for db := range set {
-		if t, ok := sc.f.db(db); ok && t == tdb {
+		if t, ok := sc.f.DB(db); ok && t == tdb {
 			out = append(out, db)
 		}
 	}

@@ -1,4 +1,4 @@
-package redis
+package scan
 
 import (
 	"context"
@@ -13,17 +13,15 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
 // scanPrecheck runs the common checks, then those of the scan mode: the
 // source answers SCAN and DUMP, and keyspace notifications can be had.
-func (e *Engine) scanPrecheck(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
+func (e *Mode) scanPrecheck(ctx context.Context, m *ferry.Migration, o *config.Scan, rt ferry.StepRuntime) error {
 	mr := &msgRuntime{StepRuntime: rt}
-	if err := e.precheck(ctx, m, mr); err != nil {
-		return err
-	}
-	o, err := parseScanOptions(m)
-	if err != nil {
+	if err := kit.Precheck(ctx, m, mr); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -43,7 +41,7 @@ func (e *Engine) scanPrecheck(ctx context.Context, m *ferry.Migration, rt ferry.
 			Message: fmt.Sprintf("the source refuses DUMP: %v", err), Advice: "give ferry a user allowed DUMP, or use online migration by PSYNC or backup import"}
 	}
 	notes := []string{"scan mode: SCAN + DUMP/RESTORE, keyspace notifications for the changes"}
-	if m.Modes.Incremental && !o.preconfigured {
+	if m.Modes.Incremental && !o.Preconfigured {
 		for i := range src.nodes {
 			if _, err := src.node(i, 0).ConfigGet(ctx, "notify-keyspace-events").Result(); err != nil {
 				return notificationsError(src.nodes[i], "CONFIG GET notify-keyspace-events", err)
@@ -83,7 +81,7 @@ func openScanSource(ctx context.Context, ep *ferry.Endpoint) (*scanSource, error
 		s.nodes = []string{ep.Addrs[0]}
 		return s, nil
 	}
-	s.cc = client(ep, 0).(*goredis.ClusterClient)
+	s.cc = kit.Client(ep, 0).(*goredis.ClusterClient)
 	nodes, err := s.masters(ctx)
 	if err != nil {
 		s.close()
@@ -129,7 +127,7 @@ func (s *scanSource) node(i, db int) *goredis.Client {
 		return c
 	}
 	c := goredis.NewClient(&goredis.Options{Addr: addr, Username: s.ep.Username, Password: s.ep.Password, DB: db,
-		TLSConfig: tlsConfig(s.ep), DialTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, MaxRetries: 2})
+		TLSConfig: kit.TLSConfig(s.ep), DialTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, MaxRetries: 2})
 	s.clients[k] = c
 	return c
 }

@@ -1,4 +1,4 @@
-package psync
+package kit
 
 import (
 	"context"
@@ -8,34 +8,33 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
-	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
-// precheck checks both sides before anything is written: reachability and
+// Precheck checks both sides before anything is written: reachability and
 // credentials, versions, the source's role, and (conflict policy fail) that
 // the target dbs the job writes to are empty.
-func (e *Mode) precheck(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
+func Precheck(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	f, err := kit.NewFilter(m)
+	f, err := NewFilter(m)
 	if err != nil {
 		return err
 	}
-	src := kit.Client(&m.Source, 0)
+	src := Client(&m.Source, 0)
 	defer src.Close()
 	if err := src.Ping(ctx).Err(); err != nil {
 		return &ferry.Error{Code: ferry.EINVALID, Field: "source", Reason: "SOURCE_UNREACHABLE",
 			Message: fmt.Sprintf("cannot reach the source %s: %v", m.Source.Addrs[0], err), Advice: "check the address, the password and that ferry's host may connect"}
 	}
-	srcVer, _ := kit.InfoField(ctx, src, "server", "redis_version")
-	dst := kit.Client(&m.Target, 0)
+	srcVer, _ := InfoField(ctx, src, "server", "redis_version")
+	dst := Client(&m.Target, 0)
 	defer dst.Close()
 	if err := dst.Ping(ctx).Err(); err != nil {
 		return &ferry.Error{Code: ferry.EINVALID, Field: "target", Reason: "TARGET_UNREACHABLE",
 			Message: fmt.Sprintf("cannot reach the target %s: %v", m.Target.Addrs[0], err), Advice: "check the address, the password and that ferry's host may connect"}
 	}
-	dstVer, _ := kit.InfoField(ctx, dst, "server", "redis_version")
-	srcKeys, err := kit.Keyspace(ctx, src)
+	dstVer, _ := InfoField(ctx, dst, "server", "redis_version")
+	srcKeys, err := Keyspace(ctx, src)
 	if err != nil {
 		return fmt.Errorf("source INFO keyspace: %w", err)
 	}
@@ -48,7 +47,7 @@ func (e *Mode) precheck(ctx context.Context, m *ferry.Migration, rt ferry.StepRu
 		}
 	}
 	if m.Options.Conflict != ferry.ConflictReplace && (m.Modes.Full || m.Modes.Incremental) {
-		dstKeys, err := kit.Keyspace(ctx, dst)
+		dstKeys, err := Keyspace(ctx, dst)
 		if err != nil {
 			return fmt.Errorf("target INFO keyspace: %w", err)
 		}
@@ -71,7 +70,7 @@ func (e *Mode) precheck(ctx context.Context, m *ferry.Migration, rt ferry.StepRu
 				Advice:  "empty those dbs on the target, or choose conflict policy replace"}
 		}
 	}
-	if srcVer != "" && dstVer != "" && kit.VersionLess(dstVer, srcVer) {
+	if srcVer != "" && dstVer != "" && VersionLess(dstVer, srcVer) {
 		notes = append(notes, fmt.Sprintf("the target (%s) is older than the source (%s): streams and module values are moved by RESTORE and may be refused", dstVer, srcVer))
 	}
 	var total int64
