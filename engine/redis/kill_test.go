@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/internal/redistest"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 	"github.com/ferrymigrate/ferry/postgres"
 )
@@ -29,21 +30,21 @@ func redisCheckpoint(t *testing.T, s *ferry.Step) map[string]any {
 // that take over resume (the full sync again, the incremental by partial
 // resync) and the target ends equal to the source.
 func TestKillAgentMidFullAndMidIncremental(t *testing.T) {
-	e := newEnv(t, "--repl-diskless-sync-delay", "0")
+	e := redistest.NewEnv(t, "--repl-diskless-sync-delay", "0")
 	pg := testharness.StartPostgres(t)
 	store, err := postgres.Open(context.Background(), pg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e.store = store
-	e.svc.Store = store
+	e.Store = store
+	e.Svc.Store = store
 	sys := ferry.WithPrincipal(context.Background(), ferry.SystemPrincipal)
-	org, err := e.svc.CreateOrg(sys, "acme")
+	org, err := e.Svc.CreateOrg(sys, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.proj, err = e.svc.CreateProject(sys, org.ID, "prod"); err != nil {
+	if e.Proj, err = e.Svc.CreateProject(sys, org.ID, "prod"); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -51,7 +52,7 @@ func TestKillAgentMidFullAndMidIncremental(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	val := make([]byte, 200)
 	for i := 0; i < 60; i++ {
-		pipe := e.srcC.Pipeline()
+		pipe := e.SrcC.Pipeline()
 		for j := 0; j < 1000; j++ {
 			for k := range val {
 				val[k] = byte(rnd.Uint32())
@@ -62,19 +63,19 @@ func TestKillAgentMidFullAndMidIncremental(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	populate(t, e.srcC, "pre:")
+	redistest.Populate(t, e.SrcC, "pre:")
 	// 2 MB/s on the source stream makes the ~15 MB RDB take a few seconds.
-	m := e.create(ferry.Modes{Full: true, Incremental: true, Verify: true}, ferry.Options{BandwidthLimitMB: 2})
+	m := e.Create(ferry.Modes{Full: true, Incremental: true, Verify: true}, ferry.Options{BandwidthLimitMB: 2})
 
 	a := testharness.StartFerryAgent(t, pg, "agent-a")
-	m = e.wait(m.ID, "full sync under way", 60*time.Second, func(m *ferry.Migration) bool {
+	m = e.Wait(m.ID, "full sync under way", 60*time.Second, func(m *ferry.Migration) bool {
 		s := m.Step(ferry.StepFull)
 		return s.State == ferry.StepRunning && s.Counters.Bytes > 1<<20
 	})
 	fullBefore := m.Step(ferry.StepFull).Counters
 	testharness.KillProcess(t, a)
 	b := testharness.StartFerryAgent(t, pg, "agent-b")
-	m = e.wait(m.ID, "ready for cutover after the takeover", 90*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
+	m = e.Wait(m.ID, "ready for cutover after the takeover", 90*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
 	cp := redisCheckpoint(t, m.Step(ferry.StepFull))
 	if cp["fullResyncs"] != 2.0 {
 		t.Errorf("full step checkpoint %v: want 2 full syncs (the killed one and the one after)", cp)
@@ -96,31 +97,31 @@ func TestKillAgentMidFullAndMidIncremental(t *testing.T) {
 				return
 			default:
 			}
-			if err := e.srcC.Set(ctx, fmt.Sprintf("live:%d", n), n, 0).Err(); err != nil {
+			if err := e.SrcC.Set(ctx, fmt.Sprintf("live:%d", n), n, 0).Err(); err != nil {
 				t.Error(err)
 				return
 			}
-			if err := e.srcC.Incr(ctx, "live:n").Err(); err != nil {
+			if err := e.SrcC.Incr(ctx, "live:n").Err(); err != nil {
 				t.Error(err)
 				return
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	e.wait(m.ID, "incremental progress", 30*time.Second, func(m *ferry.Migration) bool { return m.Step(ferry.StepIncremental).Counters.Ops > 200 })
+	e.Wait(m.ID, "incremental progress", 30*time.Second, func(m *ferry.Migration) bool { return m.Step(ferry.StepIncremental).Counters.Ops > 200 })
 	testharness.KillProcess(t, b)
 	time.Sleep(500 * time.Millisecond) // an outage shorter than the backlog holds
 	testharness.StartFerryAgent(t, pg, "agent-c")
-	m = e.wait(m.ID, "partial resync by agent-c", 60*time.Second, func(m *ferry.Migration) bool {
+	m = e.Wait(m.ID, "partial resync by agent-c", 60*time.Second, func(m *ferry.Migration) bool {
 		cp := redisCheckpoint(t, m.Step(ferry.StepIncremental))
 		return len(m.Hosts) == 3 && cp["partialResyncs"] == 1.0 && m.ReadyForCutover
 	})
 	close(stop)
 	wg.Wait()
-	if _, err := e.svc.CutoverMigration(e.ctx, e.proj.ID, m.ID); err != nil {
+	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	m = e.wait(m.ID, "completed", 90*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	m = e.Wait(m.ID, "completed", 90*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
 	cp = redisCheckpoint(t, m.Step(ferry.StepIncremental))
 	if cp["fullResyncs"] != 2.0 || cp["partialResyncs"] != 1.0 {
 		t.Errorf("incremental checkpoint %v: want the partial resync after the kill and no further full sync", cp)
@@ -129,10 +130,10 @@ func TestKillAgentMidFullAndMidIncremental(t *testing.T) {
 	if v.Counters.Missing+v.Counters.Extra+v.Counters.Different != 0 || v.Counters.Done < 60000 {
 		t.Fatalf("verify %+v: %s", v.Counters, v.Message)
 	}
-	if got, _ := e.dstC.Get(ctx, "live:n").Int(); got != n {
+	if got, _ := e.DstC.Get(ctx, "live:n").Int(); got != n {
 		t.Fatalf("live:n = %d on the target, %d writes on the source", got, n)
 	}
-	if a, b := digest(t, e.srcC), digest(t, e.dstC); a != b {
+	if a, b := redistest.Digest(t, e.SrcC), redistest.Digest(t, e.DstC); a != b {
 		t.Fatalf("DEBUG DIGEST differs: %s vs %s", a, b)
 	}
 	t.Logf("killed agent-a at %d bytes / %d keys of the full sync; agent-b redid it; killed agent-b after %d+ commands; agent-c resumed by partial resync; %d app writes; verify %d keys equal",

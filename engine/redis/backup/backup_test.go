@@ -22,6 +22,8 @@ import (
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/agent"
 	redisengine "github.com/ferrymigrate/ferry/engine/redis"
+	"github.com/ferrymigrate/ferry/engine/redis/backup"
+	"github.com/ferrymigrate/ferry/engine/redis/internal/redistest"
 	"github.com/ferrymigrate/ferry/engine/redis/verify"
 	"github.com/ferrymigrate/ferry/http/dcs"
 	"github.com/ferrymigrate/ferry/http/httpauth"
@@ -59,8 +61,8 @@ func newBkEnv(t *testing.T, srcArgs ...string) *bkEnv {
 	e := &bkEnv{t: t}
 	e.src = testharness.StartRedisServer(t, append([]string{"--enable-debug-command", "yes"}, srcArgs...)...)
 	e.dst = testharness.StartRedis(t, "--enable-debug-command", "yes")
-	e.srcC = goredis.NewClient(testClientOptions(e.src.Addr))
-	e.dstC = goredis.NewClient(testClientOptions(e.dst))
+	e.srcC = goredis.NewClient(redistest.ClientOptions(e.src.Addr))
+	e.dstC = goredis.NewClient(redistest.ClientOptions(e.dst))
 	t.Cleanup(func() { e.srcC.Close(); e.dstC.Close() })
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"))
 	if err != nil {
@@ -195,7 +197,7 @@ func stepOf(t *testing.T, m *ferry.Migration, name ferry.StepName) *ferry.Step {
 
 func TestBackupImportRDBFromDirectory(t *testing.T) {
 	e := newBkEnv(t)
-	populate(t, e.srcC, "rdb:")
+	redistest.Populate(t, e.srcC, "rdb:")
 	dir := t.TempDir()
 	copyFile(t, e.bkSave(), filepath.Join(dir, "nightly", "dump.rdb"))
 	e.startAgent()
@@ -226,7 +228,7 @@ func TestBackupImportRDBFromDirectory(t *testing.T) {
 
 func TestBackupImportVerifyFindsDifferences(t *testing.T) {
 	e := newBkEnv(t)
-	populate(t, e.srcC, "v:")
+	redistest.Populate(t, e.srcC, "v:")
 	dir := t.TempDir()
 	copyFile(t, e.bkSave(), filepath.Join(dir, "dump.rdb"))
 	e.startAgent()
@@ -283,9 +285,9 @@ func (r *fakeRT) Cutover() <-chan struct{}                         { return nil 
 func (r *fakeRT) Logger() *slog.Logger                             { return bkLogger() }
 func (r *fakeRT) AgentID() string                                  { return "test" }
 
-func s3Config(t *testing.T) (*redisengine.S3Config, *minio.Client) {
+func s3Config(t *testing.T) (*backup.S3Config, *minio.Client) {
 	endpoint, ak, sk := testharness.StartS3(t)
-	cfg := &redisengine.S3Config{Endpoint: endpoint, AccessKey: ak, SecretKey: sk, Region: "us-east-1"}
+	cfg := &backup.S3Config{Endpoint: endpoint, AccessKey: ak, SecretKey: sk, Region: "us-east-1"}
 	cl, err := cfg.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +312,7 @@ func TestBackupImportRDBFromS3(t *testing.T) {
 	if err := cl.MakeBucket(ctx, "redis-backups", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	populate(t, e.srcC, "s3:")
+	redistest.Populate(t, e.srcC, "s3:")
 	size := upload(t, cl, "redis-backups", "2026/dump.rdb", e.bkSave())
 	e.startAgent()
 	files, _ := json.Marshal([]map[string]any{{"file_name": "2026/dump.rdb", "size": fmt.Sprint(size), "update_at": "2026-01-02 03:04:05"}})
@@ -418,7 +420,7 @@ func TestBackupImportAOF(t *testing.T) {
 		t.Run("aof-use-rdb-preamble="+preamble, func(t *testing.T) {
 			e := newBkEnv(t, "--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", preamble)
 			ctx := context.Background()
-			populate(t, e.srcC, "pre:")
+			redistest.Populate(t, e.srcC, "pre:")
 			// Rewrite: the base file holds the data set (an RDB with the
 			// preamble, commands without); later writes go to the
 			// incremental file.
@@ -426,7 +428,7 @@ func TestBackupImportAOF(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitAOFRewrite(t, e.srcC)
-			populate(t, e.srcC, "post:")
+			redistest.Populate(t, e.srcC, "post:")
 			aofWrites(t, e.srcC)
 			aofDir := filepath.Join(e.src.Dir, "appendonlydir")
 			ents, err := os.ReadDir(aofDir)
@@ -502,7 +504,7 @@ func TestBackupCreateAndImportRecord(t *testing.T) {
 	for _, diskless := range []string{"yes", "no"} {
 		t.Run("repl-diskless-sync="+diskless, func(t *testing.T) {
 			e := newBkEnv(t, "--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0")
-			populate(t, e.srcC, "bk:")
+			redistest.Populate(t, e.srcC, "bk:")
 			ctx := context.Background()
 			rec, err := e.eng.Backups.Create(ctx, ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.src.Addr}}, 0)
 			if err != nil {
@@ -541,7 +543,7 @@ func TestBackupCreateToBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.eng.Backups.S3, e.eng.Backups.Bucket = cfg, "ferry"
-	populate(t, e.srcC, "b:")
+	redistest.Populate(t, e.srcC, "b:")
 	rec, err := e.eng.Backups.Create(ctx, ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.src.Addr}}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -560,7 +562,7 @@ func TestBackupCreateToBucket(t *testing.T) {
 
 func TestBackupImportCorruptFiles(t *testing.T) {
 	e := newBkEnv(t)
-	populate(t, e.srcC, "c:")
+	redistest.Populate(t, e.srcC, "c:")
 	good, err := os.ReadFile(e.bkSave())
 	if err != nil {
 		t.Fatal(err)
@@ -630,7 +632,7 @@ func TestBackupImportCorruptFiles(t *testing.T) {
 // SUCCESS with an agent running.
 func TestBackupImportThroughDCS(t *testing.T) {
 	e := newBkEnv(t, "--repl-diskless-sync-delay", "0")
-	populate(t, e.srcC, "dcs:")
+	redistest.Populate(t, e.srcC, "dcs:")
 	bucketDir := t.TempDir()
 	copyFile(t, e.bkSave(), filepath.Join(bucketDir, "backup", "dump.rdb"))
 	st, _ := os.Stat(filepath.Join(bucketDir, "backup", "dump.rdb"))
@@ -752,13 +754,13 @@ func TestBackupImportThroughDCS(t *testing.T) {
 func TestBackupImportResume(t *testing.T) {
 	e := newBkEnv(t, "--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "yes")
 	ctx := context.Background()
-	populate(t, e.srcC, "a:")
+	redistest.Populate(t, e.srcC, "a:")
 	if err := e.srcC.BgRewriteAOF(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitAOFRewrite(t, e.srcC)
 	aofWrites(t, e.srcC)
-	populate(t, e.srcC, "b:")
+	redistest.Populate(t, e.srcC, "b:")
 	ref := loadedBy(t, e.src.Dir)
 	m := &ferry.Migration{ProjectID: e.proj.ID, Engine: ferry.KindRedis,
 		Target:  ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.dst}},

@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/ferrymigrate/ferry"
 )
 
 // quoteArg quotes s as Redis writes a manifest's file names (sdscatrepr):
@@ -101,41 +99,6 @@ func FuzzSplitArgs(f *testing.F) {
 		again, err := splitArgs(strings.Join(q, " "))
 		if err != nil || len(again) != len(args) || len(args) > 0 && !reflect.DeepEqual(args, again) {
 			t.Fatalf("%q -> %q -> %q (%v)", line, args, again, err)
-		}
-	})
-}
-
-// FuzzParseFileSpecs feeds arbitrary backup_files values (the job's
-// engine setting a DCS body or a native job sets) to parseFileSpecs: it
-// must not panic, must fail with an EINVALID ferry error, and every name it
-// accepts is relative, clean and stays inside the backup directory.
-func FuzzParseFileSpecs(f *testing.F) {
-	for _, s := range []string{
-		`[{"file_name":"/a/dump.rdb","size":"12","update_at":"x"},{"file_name":"b.aof","size":7},{"file_name":"c"}]`,
-		" x.rdb, dir/y.aof ,", `[{"file_name":"../etc/passwd"}]`, `[{"file_name":"a","size":-1}]`, `[`, `a,../b`,
-		"//etc/passwd", `[{"file_name":"//etc/shadow"}]`, "a/../../b", "./.", `[{"file_name":"x","size":"1e3"}]`, `[{"file_name":"x","size":null}]`, `[1]`, `[{"file_name":5}]`,
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		specs, err := parseFileSpecs(s)
-		if err != nil {
-			if fe := ferry.AsError(err); fe == nil || fe.Code != ferry.EINVALID || fe.Field == "" {
-				t.Fatalf("%q: error %#v is not an EINVALID field error", s, err)
-			}
-			return
-		}
-		for _, sp := range specs {
-			n := sp.Name
-			if n == "" || n == "." || n == ".." || strings.HasPrefix(n, "/") || strings.HasPrefix(n, "../") || path.Clean(n) != n {
-				t.Fatalf("%q: accepted file name %q", s, n)
-			}
-			if j := path.Join("imports", n); !strings.HasPrefix(j, "imports/") {
-				t.Fatalf("%q: file name %q leaves the directory (%q)", s, n, j)
-			}
-			if sp.Size < -1 {
-				t.Fatalf("%q: size %d", s, sp.Size)
-			}
 		}
 	})
 }

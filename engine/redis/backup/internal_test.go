@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
 )
 
 func TestParseManifest(t *testing.T) {
@@ -59,28 +60,30 @@ func TestSplitArgs(t *testing.T) {
 	}
 }
 
-func TestParseFileSpecs(t *testing.T) {
-	got, err := parseFileSpecs(`[{"file_name":"/a/dump.rdb","size":"12","update_at":"x"},{"file_name":"b.aof","size":7},{"file_name":"c"}]`)
-	want := []fileSpec{{"a/dump.rdb", 12}, {"b.aof", 7}, {"c", -1}}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v %v", got, err)
+// check is the engine's Check of a backup import: the options parsed,
+// then the mode's checks.
+func (e *Mode) check(m *ferry.Migration) error {
+	o, err := config.Parse(m)
+	if err != nil {
+		return err
 	}
-	got, err = parseFileSpecs(" x.rdb, dir/y.aof ,")
-	if err != nil || !reflect.DeepEqual(got, []fileSpec{{"x.rdb", -1}, {"dir/y.aof", -1}}) {
-		t.Fatalf("got %+v %v", got, err)
+	return e.Check(m, o)
+}
+
+// resolveJob resolves the files of a job's backup spec.
+func (e *Mode) resolveJob(ctx context.Context, m *ferry.Migration) (*importSource, error) {
+	o, err := config.Parse(m)
+	if err != nil {
+		return nil, err
 	}
-	for _, bad := range []string{`[{"file_name":"../etc/passwd"}]`, `[{"file_name":"a","size":-1}]`, `[`, `a,../b`} {
-		if _, err := parseFileSpecs(bad); err == nil {
-			t.Errorf("%s accepted", bad)
-		}
-	}
+	return e.resolve(ctx, &o.Backup)
 }
 
 func TestCheckImport(t *testing.T) {
-	e := New(nil)
+	e := &Mode{Config: &Config{}}
 	e.Config.AllowedDirs = []string{"/srv/backups"}
 	job := func(modes ferry.Modes, x map[string]string) *ferry.Migration {
-		x["mode"] = ModeBackupImport
+		x["mode"] = string(config.ModeBackupImport)
 		return &ferry.Migration{Engine: ferry.KindRedis, Modes: modes, Options: ferry.Options{Extra: x}}
 	}
 	full := ferry.Modes{Full: true}
@@ -100,7 +103,7 @@ func TestCheckImport(t *testing.T) {
 		{job(ferry.Modes{Full: true, Incremental: true}, map[string]string{"backup_id": "a"}), "no incremental"},
 		{job(ferry.Modes{Verify: true}, map[string]string{"backup_id": "a"}), "enable full"},
 	} {
-		err := e.Check(tc.m)
+		err := e.check(tc.m)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%v: %v, want %q", tc.m.Options.Extra, err, tc.want)
 		}
@@ -126,7 +129,7 @@ func TestDirStoreStaysInside(t *testing.T) {
 	if _, err := st.Open(ctx, "none", 0); !errors.Is(err, errNotFound) {
 		t.Fatalf("missing file: %v", err)
 	}
-	files, err := expandFile(ctx, st, fileSpec{Name: "a.rdb", Size: -1})
+	files, err := expandFile(ctx, st, config.BackupFile{Name: "a.rdb", Size: -1})
 	if err != nil || len(files) != 1 || files[0].Kind != kindRDB || files[0].RDBVersion != 10 {
 		t.Fatalf("expand: %+v %v", files, err)
 	}
@@ -152,7 +155,7 @@ func TestBackupImportOutsideAllowedDir(t *testing.T) {
 	}
 	job := func(dir, files string) *ferry.Migration {
 		return &ferry.Migration{Engine: ferry.KindRedis, Modes: ferry.Modes{Full: true},
-			Options: ferry.Options{Extra: map[string]string{"mode": ModeBackupImport, "backup_dir": dir, "backup_files": files}}}
+			Options: ferry.Options{Extra: map[string]string{"mode": string(config.ModeBackupImport), "backup_dir": dir, "backup_files": files}}}
 	}
 	leaks := func(err error) bool {
 		s := err.Error() + ferry.ErrorMessage(err)
@@ -160,13 +163,13 @@ func TestBackupImportOutsideAllowedDir(t *testing.T) {
 	}
 
 	// No import directory configured: nothing is read.
-	e := New(nil)
+	e := &Mode{Config: &Config{}}
 	for _, m := range []*ferry.Migration{job(outside, "secret.txt"), job("/etc", "passwd")} {
-		err := e.Check(m)
+		err := e.check(m)
 		if ferry.ErrorCode(err) != ferry.EINVALID || leaks(err) {
 			t.Errorf("no import dirs, Check %v: %v", m.Options.Extra, err)
 		}
-		if _, err := e.resolve(ctx, b); ferry.ErrorCode(err) != ferry.EINVALID || leaks(err) {
+		if _, err := e.resolveJob(ctx, m); ferry.ErrorCode(err) != ferry.EINVALID || leaks(err) {
 			t.Errorf("no import dirs, resolve %v: %v", m.Options.Extra, err)
 		}
 	}
@@ -174,24 +177,24 @@ func TestBackupImportOutsideAllowedDir(t *testing.T) {
 	e.Config.AllowedDirs = []string{allowed}
 	// A directory outside: refused before anything is read, the same for
 	// files that exist and files that do not.
-	errExists := e.Check(job(outside, "secret.txt"))
-	errMissing := e.Check(job(outside, "nothing.txt"))
+	errExists := e.check(job(outside, "secret.txt"))
+	errMissing := e.check(job(outside, "nothing.txt"))
 	if ferry.ErrorCode(errExists) != ferry.EINVALID || leaks(errExists) || errExists.Error() != errMissing.Error() {
 		t.Errorf("outside: %v / %v", errExists, errMissing)
 	}
 	// A symlink inside leading outside: not followed; a file that exists out
 	// there answers as one that does not.
-	_, errExists = e.resolve(ctx, job(filepath.Join(allowed, "escape"), "secret.txt"))
-	_, errMissing = e.resolve(ctx, job(filepath.Join(allowed, "escape"), "nothing.txt"))
+	_, errExists = e.resolveJob(ctx, job(filepath.Join(allowed, "escape"), "secret.txt"))
+	_, errMissing = e.resolveJob(ctx, job(filepath.Join(allowed, "escape"), "nothing.txt"))
 	if errExists == nil || leaks(errExists) || strings.Replace(errExists.Error(), "secret.txt", "X", 1) != strings.Replace(errMissing.Error(), "nothing.txt", "X", 1) {
 		t.Errorf("symlink out: %v / %v", errExists, errMissing)
 	}
-	_, err := e.resolve(ctx, job(allowed, "escape/secret.txt"))
+	_, err := e.resolveJob(ctx, job(allowed, "escape/secret.txt"))
 	if err == nil || leaks(err) {
 		t.Errorf("file through a symlink out: %v", err)
 	}
 	// A file inside that is not a backup: corrupt, without its first bytes.
-	_, err = e.resolve(ctx, job(allowed, "notes.txt"))
+	_, err = e.resolveJob(ctx, job(allowed, "notes.txt"))
 	if ferry.AsError(err) == nil || ferry.AsError(err).Reason != "BACKUP_FILE_CORRUPT" || strings.Contains(err.Error(), "TOPSECRET") {
 		t.Errorf("not a backup: %v", err)
 	}

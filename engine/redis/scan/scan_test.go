@@ -16,6 +16,8 @@ import (
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/agent"
 	redisengine "github.com/ferrymigrate/ferry/engine/redis"
+	"github.com/ferrymigrate/ferry/engine/redis/internal/redistest"
+	"github.com/ferrymigrate/ferry/engine/redis/scan"
 	"github.com/ferrymigrate/ferry/engine/redis/verify"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 )
@@ -34,15 +36,15 @@ func scanOpts(extra map[string]string) ferry.Options {
 
 // agentOwnEngine starts an agent with an engine of its own, as a separate
 // process would have (no session handed over in memory).
-func (e *env) agentOwnEngine(id string) *agent.Agent {
+func agentOwnEngine(e *redistest.Env, id string) *agent.Agent {
 	reg := ferry.NewRegistry()
-	reg.Register(redisengine.New(logger(e.t)))
-	a := agent.New(agent.Config{ID: id, Store: e.store, Registry: reg, Service: e.svc, Logger: logger(e.t),
+	reg.Register(redisengine.New(redistest.Logger(e.T)))
+	a := agent.New(agent.Config{ID: id, Store: e.Store, Registry: reg, Service: e.Svc, Logger: redistest.Logger(e.T),
 		LeaseTTL: 2 * time.Second, PollInterval: 50 * time.Millisecond, RetryBackoff: 200 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = a.Run(ctx) }()
-	e.t.Cleanup(func() { cancel(); <-done })
+	e.T.Cleanup(func() { cancel(); <-done })
 	return a
 }
 
@@ -70,22 +72,22 @@ func stepCP(t *testing.T, m *ferry.Migration, step ferry.StepName) scanCP {
 
 // checkEqual asserts the verification step's numbers and that DEBUG DIGEST
 // (every db, values and the presence of TTLs) is the same on both sides.
-func (e *env) checkEqual(m *ferry.Migration) {
-	e.t.Helper()
+func checkEqual(e *redistest.Env, m *ferry.Migration) {
+	e.T.Helper()
 	if v := m.Step(ferry.StepVerify); v != nil {
 		if v.Counters.Missing != 0 || v.Counters.Extra != 0 || v.Counters.Different != 0 || v.Counters.Done == 0 {
-			e.t.Fatalf("verify counters %+v (%s)", v.Counters, v.Message)
+			e.T.Fatalf("verify counters %+v (%s)", v.Counters, v.Message)
 		}
 	}
-	rep, err := verify.Compare(context.Background(), e.srcC, e.dstC, verify.Options{Rounds: 2, RecheckDelay: 200 * time.Millisecond})
+	rep, err := verify.Compare(context.Background(), e.SrcC, e.DstC, verify.Options{Rounds: 2, RecheckDelay: 200 * time.Millisecond})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	if !rep.Equal() {
-		e.t.Fatalf("verify: %s %+v", rep, rep.Samples)
+		e.T.Fatalf("verify: %s %+v", rep, rep.Samples)
 	}
-	if a, b := digest(e.t, e.srcC), digest(e.t, e.dstC); a != b {
-		e.t.Fatalf("DEBUG DIGEST differs: source %s target %s", a, b)
+	if a, b := redistest.Digest(e.T, e.SrcC), redistest.Digest(e.T, e.DstC); a != b {
+		e.T.Fatalf("DEBUG DIGEST differs: source %s target %s", a, b)
 	}
 }
 
@@ -196,25 +198,25 @@ func waitNoExpiring(t *testing.T, c *goredis.Client, extra ...string) {
 }
 
 func TestScanEndToEnd(t *testing.T) {
-	e := newEnv(t, noPSYNC...)
-	populate(t, e.srcC, "pre:")
-	e.agent("agent-1")
+	e := redistest.NewEnv(t, noPSYNC...)
+	redistest.Populate(t, e.SrcC, "pre:")
+	e.Agent("agent-1")
 
 	// PSYNC mode cannot work on this source, and says what to do.
-	p := e.create(ferry.Modes{Full: true, Incremental: true}, ferry.Options{})
-	p = e.wait(p.ID, "psync job to fail", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateFailed })
+	p := e.Create(ferry.Modes{Full: true, Incremental: true}, ferry.Options{})
+	p = e.Wait(p.ID, "psync job to fail", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateFailed })
 	if !strings.Contains(p.Error, "PSYNC") || !strings.Contains(p.Error, "use mode scan") {
 		t.Fatalf("psync job error %q does not point to scan mode", p.Error)
 	}
-	if n, _ := e.dstC.DBSize(context.Background()).Result(); n != 0 {
+	if n, _ := e.DstC.DBSize(context.Background()).Result(); n != 0 {
 		t.Fatalf("the failed psync job wrote %d keys", n)
 	}
 
 	// Scan mode: big keys (over 16 KiB here) go by chunks, the rest by
 	// DUMP/RESTORE; the application writes during the whole migration.
-	lw := startLiveWriter(t, e.src)
-	m := e.create(ferry.Modes{Full: true, Incremental: true, Verify: true}, scanOpts(map[string]string{"scan_big_key_bytes": "16384", "scan_count": "64"}))
-	m = e.wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
+	lw := startLiveWriter(t, e.Src)
+	m := e.Create(ferry.Modes{Full: true, Incremental: true, Verify: true}, scanOpts(map[string]string{"scan_big_key_bytes": "16384", "scan_count": "64"}))
+	m = e.Wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
 	full := m.Step(ferry.StepFull)
 	if full.State != ferry.StepDone || full.Counters.Done < 3*15 || !strings.Contains(full.Message, "weaker than PSYNC") || !strings.Contains(full.Message, "big keys in chunks") {
 		t.Fatalf("full step %+v", full)
@@ -230,35 +232,35 @@ func TestScanEndToEnd(t *testing.T) {
 	// pre-existing keys, expirations, a whole new set of keys.
 	time.Sleep(500 * time.Millisecond)
 	ctx := context.Background()
-	e.srcC.Del(ctx, "pre:str:0", "pre:bighash:0")
-	e.srcC.Set(ctx, "pre:int:0", "changed", 0)
-	e.srcC.PExpire(ctx, "pre:list:0", 200*time.Millisecond)
-	populate(t, e.srcC, "post:")
+	e.SrcC.Del(ctx, "pre:str:0", "pre:bighash:0")
+	e.SrcC.Set(ctx, "pre:int:0", "changed", 0)
+	e.SrcC.PExpire(ctx, "pre:list:0", 200*time.Millisecond)
+	redistest.Populate(t, e.SrcC, "post:")
 	lw.noTTL.Store(true)
 	time.Sleep(300 * time.Millisecond)
 	written := lw.halt()
-	waitNoExpiring(t, e.srcC, "pre:list:0")
-	m = e.wait(m.ID, "caught up", 30*time.Second, func(m *ferry.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds == 0 })
-	if _, err := e.svc.CutoverMigration(e.ctx, e.proj.ID, m.ID); err != nil {
+	waitNoExpiring(t, e.SrcC, "pre:list:0")
+	m = e.Wait(m.ID, "caught up", 30*time.Second, func(m *ferry.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds == 0 })
+	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	m = e.wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
-	e.checkEqual(m)
+	m = e.Wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	checkEqual(e, m)
 	inc = m.Step(ferry.StepIncremental)
 	if inc.Counters.Ops == 0 || !strings.Contains(inc.Message, "cutover") {
 		t.Fatalf("incremental step %+v", inc)
 	}
-	if n, err := e.dstC.HGet(ctx, "live:counter", "n").Int(); err != nil || n != written {
+	if n, err := e.DstC.HGet(ctx, "live:counter", "n").Int(); err != nil || n != written {
 		t.Fatalf("live:counter = %d (%v), want %d", n, err, written)
 	}
-	if ex, _ := e.dstC.Exists(ctx, fmt.Sprintf("live:ren:%d", written), "pre:str:0", "pre:list:0").Result(); ex != 1 {
+	if ex, _ := e.DstC.Exists(ctx, fmt.Sprintf("live:ren:%d", written), "pre:str:0", "pre:list:0").Result(); ex != 1 {
 		t.Fatalf("renamed/deleted/expired keys: %d of the 3 exist on the target, want only the renamed one", ex)
 	}
-	if fn, _ := e.dstC.Do(ctx, "FCALL", "ferryfn", 0).Int(); fn != 1 {
+	if fn, _ := e.DstC.Do(ctx, "FCALL", "ferryfn", 0).Int(); fn != 1 {
 		t.Fatal("function library not migrated")
 	}
 	// ferry put back the source's notify-keyspace-events.
-	if v, _ := e.srcC.ConfigGet(ctx, "notify-keyspace-events").Result(); v["notify-keyspace-events"] != "" {
+	if v, _ := e.SrcC.ConfigGet(ctx, "notify-keyspace-events").Result(); v["notify-keyspace-events"] != "" {
 		t.Fatalf("notify-keyspace-events left at %q", v["notify-keyspace-events"])
 	}
 	t.Logf("full: %d keys in %v (%s); incremental: %d keys re-copied; %d app writes",
@@ -266,13 +268,13 @@ func TestScanEndToEnd(t *testing.T) {
 }
 
 func TestScanKillAndResume(t *testing.T) {
-	e := newEnv(t, noPSYNC...)
-	populate(t, e.srcC, "pre:")
+	e := redistest.NewEnv(t, noPSYNC...)
+	redistest.Populate(t, e.SrcC, "pre:")
 	ctx := context.Background()
 	// Enough keys, scanned 5 at a time, for the full scan to be killed
 	// in the middle.
 	for db := 0; db < 2; db++ {
-		c := goredis.NewClient(&goredis.Options{Addr: e.src, DB: db})
+		c := goredis.NewClient(&goredis.Options{Addr: e.Src, DB: db})
 		// 20k keys a db: at 5 keys a SCAN the copy takes long enough to be
 		// killed in the middle, and still ends in time on a loaded machine
 		// (100k keys took over two minutes there).
@@ -287,21 +289,21 @@ func TestScanKillAndResume(t *testing.T) {
 		}
 		c.Close()
 	}
-	m := e.create(ferry.Modes{Full: true, Incremental: true, Verify: true}, scanOpts(map[string]string{"scan_count": "5"}))
-	a1 := e.agent("agent-1")
-	lw := startLiveWriter(t, e.src)
-	m = e.wait(m.ID, "full scan under way", 60*time.Second, func(m *ferry.Migration) bool {
+	m := e.Create(ferry.Modes{Full: true, Incremental: true, Verify: true}, scanOpts(map[string]string{"scan_count": "5"}))
+	a1 := e.Agent("agent-1")
+	lw := startLiveWriter(t, e.Src)
+	m = e.Wait(m.ID, "full scan under way", 60*time.Second, func(m *ferry.Migration) bool {
 		cp := stepCP(t, m, ferry.StepFull)
 		return m.CurrentStep == ferry.StepFull && cp.Done > 1000 && cp.Cursor != 0
 	})
 	a1.Kill()
 	cp1 := stepCP(t, m, ferry.StepFull)
-	e.srcC.Del(ctx, "bulk:0:1", "bulk:0:2") // scanned already, most likely
+	e.SrcC.Del(ctx, "bulk:0:1", "bulk:0:2") // scanned already, most likely
 
 	// Same process (the engine keeps the subscription): the scan resumes
 	// from its cursor.
-	a2 := e.agent("agent-2")
-	m = e.wait(m.ID, "ready for cutover", 120*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
+	a2 := e.Agent("agent-2")
+	m = e.Wait(m.ID, "ready for cutover", 120*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
 	cp2 := stepCP(t, m, ferry.StepFull)
 	if cp2.Rescans != 0 || !cp2.Complete {
 		t.Fatalf("the full scan did not resume from its cursor: before %+v, after %+v", cp1, cp2)
@@ -311,13 +313,13 @@ func TestScanKillAndResume(t *testing.T) {
 	// rescans; what changed while no agent ran arrives, including deletes
 	// and a FLUSHDB, which send no notification.
 	a2.Kill()
-	e.srcC.Del(ctx, "bulk:1:1", "pre:set:0", "pre:stream:0")
-	e.srcC.HSet(ctx, "pre:hash:0", "new", "field")
-	c2 := goredis.NewClient(&goredis.Options{Addr: e.src, DB: 2})
+	e.SrcC.Del(ctx, "bulk:1:1", "pre:set:0", "pre:stream:0")
+	e.SrcC.HSet(ctx, "pre:hash:0", "new", "field")
+	c2 := goredis.NewClient(&goredis.Options{Addr: e.Src, DB: 2})
 	c2.FlushDB(ctx)
 	c2.Set(ctx, "after-flush", "1", 0)
-	e.agentOwnEngine("agent-3")
-	m = e.wait(m.ID, "incremental again", 120*time.Second, func(m *ferry.Migration) bool {
+	agentOwnEngine(e, "agent-3")
+	m = e.Wait(m.ID, "incremental again", 120*time.Second, func(m *ferry.Migration) bool {
 		return m.ReadyForCutover && stepCP(t, m, ferry.StepIncremental).Rescans > 0 && m.Lease != nil && m.Lease.AgentID == "agent-3"
 	})
 	// FLUSHDB during the incremental step: found by INFO commandstats.
@@ -328,13 +330,13 @@ func TestScanKillAndResume(t *testing.T) {
 	lw.noTTL.Store(true)
 	time.Sleep(300 * time.Millisecond)
 	written := lw.halt()
-	waitNoExpiring(t, e.srcC)
-	if _, err := e.svc.CutoverMigration(e.ctx, e.proj.ID, m.ID); err != nil {
+	waitNoExpiring(t, e.SrcC)
+	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	m = e.wait(m.ID, "completed", 120*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
-	e.checkEqual(m)
-	if n, err := e.dstC.HGet(ctx, "live:counter", "n").Int(); err != nil || n != written {
+	m = e.Wait(m.ID, "completed", 120*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	checkEqual(e, m)
+	if n, err := e.DstC.HGet(ctx, "live:counter", "n").Int(); err != nil || n != written {
 		t.Fatalf("live:counter = %d (%v), want %d", n, err, written)
 	}
 	icp := stepCP(t, m, ferry.StepIncremental)
@@ -347,27 +349,27 @@ func TestScanKillAndResume(t *testing.T) {
 func TestScanNotificationsForbidden(t *testing.T) {
 	// A managed source: no PSYNC, no CONFIG, no CLIENT (so no CLIENT
 	// PAUSE); notifications set by its operator (a parameter group).
-	e := newEnv(t, append(noPSYNC, "--rename-command", "CONFIG", "", "--rename-command", "CLIENT", "", "--notify-keyspace-events", "KA")...)
-	populate(t, e.srcC, "pre:")
-	e.agent("agent-1")
-	m := e.create(ferry.Modes{Full: true, Incremental: true}, scanOpts(nil))
-	m = e.wait(m.ID, "scan job to fail", 30*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateFailed })
+	e := redistest.NewEnv(t, append(noPSYNC, "--rename-command", "CONFIG", "", "--rename-command", "CLIENT", "", "--notify-keyspace-events", "KA")...)
+	redistest.Populate(t, e.SrcC, "pre:")
+	e.Agent("agent-1")
+	m := e.Create(ferry.Modes{Full: true, Incremental: true}, scanOpts(nil))
+	m = e.Wait(m.ID, "scan job to fail", 30*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateFailed })
 	if !strings.Contains(m.Error, "notify-keyspace-events") || !strings.Contains(m.Error, "preconfigured") || m.Step(ferry.StepFull).State != ferry.StepPending {
 		t.Fatalf("error %q does not explain how to enable notifications (or the job went past precheck)", m.Error)
 	}
-	lw := startLiveWriter(t, e.src)
-	m = e.create(ferry.Modes{Full: true, Incremental: true, Verify: true}, scanOpts(map[string]string{"notify_keyspace_events": "preconfigured", "cutover_pause": "none"}))
-	m = e.wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
+	lw := startLiveWriter(t, e.Src)
+	m = e.Create(ferry.Modes{Full: true, Incremental: true, Verify: true}, scanOpts(map[string]string{"notify_keyspace_events": "preconfigured", "cutover_pause": "none"}))
+	m = e.Wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
 	lw.noTTL.Store(true)
 	time.Sleep(300 * time.Millisecond)
 	written := lw.halt()
-	waitNoExpiring(t, e.srcC)
-	if _, err := e.svc.CutoverMigration(e.ctx, e.proj.ID, m.ID); err != nil {
+	waitNoExpiring(t, e.SrcC)
+	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	m = e.wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
-	e.checkEqual(m)
-	if n, err := e.dstC.HGet(context.Background(), "live:counter", "n").Int(); err != nil || n != written {
+	m = e.Wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	checkEqual(e, m)
+	if n, err := e.DstC.HGet(context.Background(), "live:counter", "n").Int(); err != nil || n != written {
 		t.Fatalf("live:counter = %d (%v), want %d", n, err, written)
 	}
 	if msg := m.Step(ferry.StepIncremental).Message; !strings.Contains(msg, "not paused by ferry") {
@@ -388,27 +390,27 @@ func TestScanTypeSpecificCopies(t *testing.T) {
 		{name: "commands", extra: map[string]string{"scan_copy": "commands"}},
 		// A payload of a newer RDB version than the target's: known
 		// before RESTORE is tried.
-		{name: "newer-payload", hook: redisengine.BumpPayloadVersion, note: "type-specific"},
+		{name: "newer-payload", hook: scan.BumpPayloadVersion, note: "type-specific"},
 		// A payload the target refuses ("DUMP payload version or checksum
 		// are wrong"): found by the RESTORE's error reply.
-		{name: "refused-payload", hook: redisengine.ZeroPayloadChecksum, note: "refused the source"},
+		{name: "refused-payload", hook: scan.ZeroPayloadChecksum, note: "refused the source"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			populate(t, e.srcC, "pre:")
+			e := redistest.NewEnv(t)
+			redistest.Populate(t, e.SrcC, "pre:")
 			if tc.hook != nil {
-				t.Cleanup(redisengine.SetScanPayloadHook(tc.hook))
+				t.Cleanup(scan.SetScanPayloadHook(tc.hook))
 			}
-			e.agent("agent-1")
-			m := e.create(ferry.Modes{Full: true, Verify: true}, scanOpts(tc.extra))
-			m = e.wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
-			e.checkEqual(m)
+			e.Agent("agent-1")
+			m := e.Create(ferry.Modes{Full: true, Verify: true}, scanOpts(tc.extra))
+			m = e.Wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+			checkEqual(e, m)
 			full := m.Step(ferry.StepFull)
 			if strings.Contains(full.Message, " 0 by type-specific commands") || !strings.Contains(full.Message, tc.note) {
 				t.Fatalf("full step: %s", full.Message)
 			}
-			if fn, _ := e.dstC.Do(context.Background(), "FCALL", "ferryfn", 0).Int(); fn != 1 {
+			if fn, _ := e.DstC.Do(context.Background(), "FCALL", "ferryfn", 0).Int(); fn != 1 {
 				t.Fatal("function library not migrated")
 			}
 		})
@@ -421,11 +423,11 @@ func TestScanBigKeys(t *testing.T) {
 	if testing.Short() {
 		t.Skip("big keys")
 	}
-	e := newEnv(t)
+	e := redistest.NewEnv(t)
 	ctx := context.Background()
 	fill := func(n, per int, add func(p goredis.Pipeliner, from, to int)) {
 		for i := 0; i < n; i += per {
-			p := e.srcC.Pipeline()
+			p := e.SrcC.Pipeline()
 			add(p, i, min(i+per, n))
 			if _, err := p.Exec(ctx); err != nil {
 				t.Fatal(err)
@@ -461,9 +463,9 @@ func TestScanBigKeys(t *testing.T) {
 		}
 		p.SAdd(ctx, "big:set", vals...)
 	})
-	e.srcC.Set(ctx, "big:string", strings.Repeat("0123456789abcdef", 1<<20), 0) // 16 MiB
-	e.srcC.PExpire(ctx, "big:hash", time.Hour)
-	mem, _ := e.srcC.MemoryUsage(ctx, "big:hash").Result()
+	e.SrcC.Set(ctx, "big:string", strings.Repeat("0123456789abcdef", 1<<20), 0) // 16 MiB
+	e.SrcC.PExpire(ctx, "big:hash", time.Hour)
+	mem, _ := e.SrcC.MemoryUsage(ctx, "big:hash").Result()
 
 	var peak atomic.Uint64
 	stop := make(chan struct{})
@@ -487,19 +489,19 @@ func TestScanBigKeys(t *testing.T) {
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
-	e.agent("agent-1")
-	m := e.create(ferry.Modes{Full: true}, scanOpts(map[string]string{"scan_big_key_bytes": "4194304"}))
-	m = e.wait(m.ID, "completed", 300*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	e.Agent("agent-1")
+	m := e.Create(ferry.Modes{Full: true}, scanOpts(map[string]string{"scan_big_key_bytes": "4194304"}))
+	m = e.Wait(m.ID, "completed", 300*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
 	close(stop)
 	wg.Wait()
 	full := m.Step(ferry.StepFull)
 	if !strings.Contains(full.Message, "5 big keys in chunks") {
 		t.Fatalf("full step: %s", full.Message)
 	}
-	if a, b := digest(t, e.srcC), digest(t, e.dstC); a != b {
+	if a, b := redistest.Digest(t, e.SrcC), redistest.Digest(t, e.DstC); a != b {
 		t.Fatalf("DEBUG DIGEST differs: source %s target %s", a, b)
 	}
-	rep, err := verify.Compare(ctx, e.srcC, e.dstC, verify.Options{Rounds: 1})
+	rep, err := verify.Compare(ctx, e.SrcC, e.DstC, verify.Options{Rounds: 1})
 	if err != nil || !rep.Equal() {
 		t.Fatalf("verify: %v %v", rep, err)
 	}
@@ -515,7 +517,7 @@ func TestScanBigKeys(t *testing.T) {
 // scanned and subscribed to) into a standalone server.
 func TestScanClusterSource(t *testing.T) {
 	nodes := testharness.StartRedisCluster(t, 3, 0)
-	e := newEnv(t)
+	e := redistest.NewEnv(t)
 	ctx := context.Background()
 	var seeds []string
 	for _, n := range nodes {
@@ -550,15 +552,15 @@ func TestScanClusterSource(t *testing.T) {
 	for i := 0; i < 5000; i++ {
 		cc.HSet(ctx, "bighash", fmt.Sprintf("f%d", i), strings.Repeat("v", 20))
 	}
-	m := &ferry.Migration{ProjectID: e.proj.ID, Engine: ferry.KindRedis,
+	m := &ferry.Migration{ProjectID: e.Proj.ID, Engine: ferry.KindRedis,
 		Source:  ferry.Endpoint{Kind: ferry.KindRedis, Addrs: seeds[:1], Cluster: true},
-		Target:  ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.dst}},
+		Target:  ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Dst}},
 		Modes:   ferry.Modes{Full: true, Incremental: true, Verify: true},
 		Options: scanOpts(map[string]string{"scan_big_key_bytes": "65536"})}
-	if err := e.svc.CreateMigration(e.ctx, m, true); err != nil {
+	if err := e.Svc.CreateMigration(e.Ctx, m, true); err != nil {
 		t.Fatal(err)
 	}
-	e.agent("agent-1")
+	e.Agent("agent-1")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var written int
@@ -578,19 +580,19 @@ func TestScanClusterSource(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	m = e.wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
+	m = e.Wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	if _, err := e.svc.CutoverMigration(e.ctx, e.proj.ID, m.ID); err != nil {
+	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	m = e.wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	m = e.Wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
 	v := m.Step(ferry.StepVerify)
 	if v.Counters.Missing != 0 || v.Counters.Extra != 0 || v.Counters.Different != 0 || v.Counters.Done < 3000 {
 		t.Fatalf("verify counters %+v (%s)", v.Counters, v.Message)
 	}
-	if n, err := e.dstC.HGet(ctx, "live:counter", "n").Int(); err != nil || n != written {
+	if n, err := e.DstC.HGet(ctx, "live:counter", "n").Int(); err != nil || n != written {
 		t.Fatalf("live:counter = %d (%v), want %d", n, err, written)
 	}
 	full := m.Step(ferry.StepFull)

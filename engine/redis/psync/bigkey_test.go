@@ -1,4 +1,4 @@
-package redis_test
+package psync_test
 
 import (
 	"context"
@@ -12,17 +12,18 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/internal/redistest"
 )
 
 // TestBigKeys moves a 50 MB hash and a 1M-element list and checks that the
 // agent's heap stays well below the size of one key: the RDB arrives in
 // chunks and the writer's queue is bounded.
 func TestBigKeys(t *testing.T) {
-	e := newEnv(t, "--repl-diskless-sync-delay", "0")
+	e := redistest.NewEnv(t, "--repl-diskless-sync-delay", "0")
 	ctx := context.Background()
 	val := strings.Repeat("v", 1000)
 	for i := 0; i < 50; i++ {
-		pipe := e.srcC.Pipeline()
+		pipe := e.SrcC.Pipeline()
 		for j := 0; j < 1000; j++ {
 			pipe.HSet(ctx, "big:hash", fmt.Sprintf("field:%d:%d", i, j), val)
 		}
@@ -35,7 +36,7 @@ func TestBigKeys(t *testing.T) {
 		for j := 0; j < 10000; j++ {
 			args = append(args, i*10000+j)
 		}
-		if err := e.srcC.Do(ctx, args...).Err(); err != nil {
+		if err := e.SrcC.Do(ctx, args...).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,18 +63,18 @@ func TestBigKeys(t *testing.T) {
 			}
 		}
 	}()
-	m := e.create(ferry.Modes{Full: true, Verify: true}, ferry.Options{})
-	e.agent("agent-1")
-	m = e.wait(m.ID, "completed", 120*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	m := e.Create(ferry.Modes{Full: true, Verify: true}, ferry.Options{})
+	e.Agent("agent-1")
+	m = e.Wait(m.ID, "completed", 120*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
 	close(stop)
 	v := m.Step(ferry.StepVerify)
 	if v.Counters.Done != 2 || v.Counters.Missing+v.Counters.Extra+v.Counters.Different != 0 {
 		t.Fatalf("verify %+v: %s", v.Counters, v.Message)
 	}
-	if n, _ := e.dstC.LLen(ctx, "big:list").Result(); n != 1_000_000 {
+	if n, _ := e.DstC.LLen(ctx, "big:list").Result(); n != 1_000_000 {
 		t.Fatalf("list length %d", n)
 	}
-	if a, b := digest(t, e.srcC), digest(t, e.dstC); a != b {
+	if a, b := redistest.Digest(t, e.SrcC), redistest.Digest(t, e.DstC); a != b {
 		t.Fatalf("DEBUG DIGEST differs")
 	}
 	grown := int64(peak.Load()) - int64(base)

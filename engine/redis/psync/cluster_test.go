@@ -1,4 +1,4 @@
-package redis_test
+package psync_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/internal/redistest"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 )
 
@@ -16,28 +17,28 @@ import (
 // masters: slot routing for the full and the incremental sync, then a
 // verification across every master.
 func TestClusterTarget(t *testing.T) {
-	e := newEnv(t, "--repl-diskless-sync-delay", "0")
+	e := redistest.NewEnv(t, "--repl-diskless-sync-delay", "0")
 	nodes := testharness.StartRedisCluster(t, 3, 0)
 	var addrs []string
 	for _, n := range nodes {
 		addrs = append(addrs, n.Addr)
 	}
 	ctx := context.Background()
-	populateDBs(t, e.srcC, "pre:", 1)
-	if err := e.srcC.Do(ctx, "DEBUG", "POPULATE", 20000, "bulk", 64).Err(); err != nil {
+	redistest.PopulateDBs(t, e.SrcC, "pre:", 1)
+	if err := e.SrcC.Do(ctx, "DEBUG", "POPULATE", 20000, "bulk", 64).Err(); err != nil {
 		t.Fatal(err)
 	}
-	m := &ferry.Migration{ProjectID: e.proj.ID, Engine: ferry.KindRedis,
-		Source: ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.src}},
+	m := &ferry.Migration{ProjectID: e.Proj.ID, Engine: ferry.KindRedis,
+		Source: ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Src}},
 		Target: ferry.Endpoint{Kind: ferry.KindRedis, Addrs: addrs, Cluster: true},
 		Modes:  ferry.Modes{Full: true, Incremental: true, Verify: true}}
-	if err := e.svc.CreateMigration(e.ctx, m, true); err != nil {
+	if err := e.Svc.CreateMigration(e.Ctx, m, true); err != nil {
 		t.Fatal(err)
 	}
-	e.agent("agent-1")
-	e.wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
+	e.Agent("agent-1")
+	e.Wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
 	for i := 0; i < 2000; i++ {
-		pipe := e.srcC.Pipeline()
+		pipe := e.SrcC.Pipeline()
 		pipe.Set(ctx, fmt.Sprintf("live:%d", i), i, 0)
 		pipe.Incr(ctx, "live:n")
 		pipe.RPush(ctx, "live:list", i)
@@ -45,10 +46,10 @@ func TestClusterTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.svc.CutoverMigration(e.ctx, e.proj.ID, m.ID); err != nil {
+	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	m = e.wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	m = e.Wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
 	v := m.Step(ferry.StepVerify)
 	if v.Counters.Missing+v.Counters.Extra+v.Counters.Different != 0 || v.Counters.Done < 20000 {
 		t.Fatalf("verify %+v: %s", v.Counters, v.Message)

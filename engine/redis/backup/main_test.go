@@ -1,0 +1,9 @@
+package backup_test
+
+import (
+	"testing"
+
+	"github.com/ferrymigrate/ferry/internal/testharness"
+)
+
+func TestMain(m *testing.M) { testharness.Main(m) }
