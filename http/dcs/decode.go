@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
 	"github.com/ferrymigrate/ferry/http/httpauth"
 )
 
@@ -31,17 +32,6 @@ const (
 	labelTargetName       = "dcs.target.name"
 	labelTargetMultiDB    = "dcs.target.proxy_multi_db"
 	labelEcsTenantPrivate = "dcs.ecs_tenant_private_ip"
-)
-
-// ... and the engine settings of a backup import (Options.Extra), which the
-// Redis engine reads.
-const (
-	extraMode       = "mode"
-	modeBackup      = "backup_import"
-	extraFileSource = "backup_file_source"
-	extraBucket     = "backup_bucket"
-	extraFiles      = "backup_files" // JSON array of {file_name, size, update_at}
-	extraBackupID   = "backup_id"
 )
 
 // DCS enums.
@@ -275,21 +265,21 @@ func (req *createRequest) toMigration(projectID string) (*ferry.Migration, error
 	return m, nil
 }
 
-// extra stores a backup import's files in the job's engine settings.
+// extra stores a backup import's files in the job's engine settings, as
+// the Redis engine's typed backup spec.
 func (b *backupFiles) extra(x map[string]string) error {
 	if b == nil {
 		return ferry.FieldError("backup_files", "is mandatory for backupfile_import.")
 	}
-	x[extraMode] = modeBackup
 	switch b.FileSource {
-	case "self_build_obs":
+	case config.SourceBucket:
 		if b.BucketName == "" {
 			return ferry.FieldError("backup_files.bucket_name", "is mandatory when file_source is self_build_obs.")
 		}
 		if len(b.Files) == 0 {
 			return ferry.FieldError("backup_files.files", "is mandatory when file_source is self_build_obs.")
 		}
-	case "backup_record":
+	case config.SourceRecord:
 		if b.BackupID == "" {
 			return ferry.FieldError("backup_files.backup_id", "is mandatory when file_source is backup_record.")
 		}
@@ -298,31 +288,22 @@ func (b *backupFiles) extra(x map[string]string) error {
 	default:
 		return ferry.FieldError("backup_files.file_source", "unknown value %q (self_build_obs or backup_record).", b.FileSource)
 	}
+	spec := config.Backup{FileSource: b.FileSource, Bucket: b.BucketName, ID: b.BackupID}
 	for i, f := range b.Files {
 		if strings.TrimSpace(f.FileName) == "" {
 			return ferry.FieldError(fmt.Sprintf("backup_files.files[%d].file_name", i), "is mandatory.")
 		}
+		size := int64(-1)
 		if f.Size != "" {
-			if n, err := strconv.ParseInt(string(f.Size), 10, 64); err != nil || n < 0 {
+			n, err := strconv.ParseInt(string(f.Size), 10, 64)
+			if err != nil || n < 0 {
 				return ferry.FieldError(fmt.Sprintf("backup_files.files[%d].size", i), "must be a non-negative number of bytes, not %q.", string(f.Size))
 			}
+			size = n
 		}
+		spec.Files = append(spec.Files, config.BackupFile{Name: f.FileName, Size: size, UpdateAt: f.UpdateAt})
 	}
-	x[extraFileSource] = b.FileSource
-	if b.BucketName != "" {
-		x[extraBucket] = b.BucketName
-	}
-	if b.BackupID != "" {
-		x[extraBackupID] = b.BackupID
-	}
-	if len(b.Files) > 0 {
-		raw, err := json.Marshal(b.Files)
-		if err != nil {
-			return err
-		}
-		x[extraFiles] = string(raw)
-	}
-	return nil
+	return spec.Encode(x)
 }
 
 // instance maps a source or target instance to a Redis endpoint: addrs

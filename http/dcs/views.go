@@ -1,7 +1,6 @@
 package dcs
 
 import (
-	"encoding/json"
 	"math"
 	"net"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferrymigrate/ferry"
+	"github.com/ferrymigrate/ferry/engine/redis/config"
 )
 
 // Status maps a job to DCS's task status (the seed's enum, with its
@@ -32,7 +32,7 @@ func Status(m *ferry.Migration) string {
 	case ferry.StateCreated:
 		return "RUNNING"
 	case ferry.StateRunning:
-		if m.Options.Extra[extraMode] == modeBackup {
+		if config.IsBackupImport(m) {
 			return "MIGRATING"
 		}
 		switch m.CurrentStep {
@@ -85,7 +85,7 @@ func migrationType(m *ferry.Migration) string {
 	if t := m.Labels[labelMigrationType]; t != "" {
 		return t
 	}
-	if m.Options.Extra[extraMode] == modeBackup {
+	if config.IsBackupImport(m) {
 		return typeBackupImport
 	}
 	return typeOnline
@@ -150,13 +150,17 @@ type backupFilesView struct {
 }
 
 func backupFilesOf(m *ferry.Migration) *backupFilesView {
-	x := m.Options.Extra
-	if x[extraMode] != modeBackup {
+	if !config.IsBackupImport(m) {
 		return nil
 	}
-	v := &backupFilesView{FileSource: x[extraFileSource], BucketName: x[extraBucket], BackupID: x[extraBackupID], Files: []fileBody{}}
-	if raw := x[extraFiles]; raw != "" {
-		_ = json.Unmarshal([]byte(raw), &v.Files)
+	b := config.BackupOf(m.Options.Extra)
+	v := &backupFilesView{FileSource: b.FileSource, BucketName: b.Bucket, BackupID: b.ID, Files: []fileBody{}}
+	for _, f := range b.Files {
+		fb := fileBody{FileName: f.Name, UpdateAt: f.UpdateAt}
+		if f.Size >= 0 {
+			fb.Size = flexString(strconv.FormatInt(f.Size, 10))
+		}
+		v.Files = append(v.Files, fb)
 	}
 	return v
 }
@@ -291,10 +295,11 @@ func listItemOf(m *ferry.Migration) listItem {
 	if len(m.Target.Addrs) > 0 || m.Target.Name != "" {
 		v.TargetInstanceStatus = instanceStatus(m)
 	}
-	if m.Options.Extra[extraMode] == modeBackup {
-		v.DataSource = m.Options.Extra[extraBucket]
+	if config.IsBackupImport(m) {
+		b := config.BackupOf(m.Options.Extra)
+		v.DataSource = b.Bucket
 		if v.DataSource == "" {
-			v.DataSource = m.Options.Extra[extraBackupID]
+			v.DataSource = b.ID
 		}
 	}
 	return v
