@@ -31,63 +31,13 @@ func (v *verifier) compareBig(ctx context.Context, src, dst redis.UniversalClien
 		}, diffZ)
 	case "set":
 		// Same cardinality (checked) and every source member on the target.
-		var cursor uint64
-		for {
-			members, next, err := src.SScan(ctx, key, cursor, "", chunk).Result()
-			if err != nil {
-				return "", "", err
-			}
-			if len(members) > 0 {
-				args := make([]any, len(members))
-				for i, m := range members {
-					args[i] = m
-				}
-				in, err := dst.SMIsMember(ctx, key, args...).Result()
-				if err != nil {
-					return "", "", err
-				}
-				for i, ok := range in {
-					if !ok {
-						return Value, fmt.Sprintf("member %s missing on the target", q(members[i])), nil
-					}
-				}
-			}
-			if next == 0 {
-				return "", "", nil
-			}
-			cursor = next
-		}
+		return compareScanned(func(cursor uint64) ([]string, uint64, error) {
+			return src.SScan(ctx, key, cursor, "", chunk).Result()
+		}, func(members []string) (string, error) { return membersOn(ctx, dst, key, members) })
 	case "hash":
-		var cursor uint64
-		for {
-			kv, next, err := src.HScan(ctx, key, cursor, "", chunk).Result()
-			if err != nil {
-				return "", "", err
-			}
-			if len(kv) > 0 {
-				fields := make([]string, 0, len(kv)/2)
-				for i := 0; i+1 < len(kv); i += 2 {
-					fields = append(fields, kv[i])
-				}
-				vals, err := dst.HMGet(ctx, key, fields...).Result()
-				if err != nil {
-					return "", "", err
-				}
-				for i, f := range fields {
-					s, ok := vals[i].(string)
-					if !ok {
-						return Value, fmt.Sprintf("field %s missing on the target", q(f)), nil
-					}
-					if s != kv[2*i+1] {
-						return Value, fmt.Sprintf("field %s: %s on the source, %s on the target", q(f), q(kv[2*i+1]), q(s)), nil
-					}
-				}
-			}
-			if next == 0 {
-				return "", "", nil
-			}
-			cursor = next
-		}
+		return compareScanned(func(cursor uint64) ([]string, uint64, error) {
+			return src.HScan(ctx, key, cursor, "", chunk).Result()
+		}, func(kv []string) (string, error) { return fieldsOn(ctx, dst, key, kv) })
 	case "stream":
 		return v.compareStream(ctx, src, dst, key)
 	}
@@ -115,4 +65,71 @@ func compareChunks[T string | []string | []redis.Z](step int64, read func(side i
 			return "", "", nil
 		}
 	}
+}
+
+// compareScanned walks a set or hash of the source with scan (SSCAN, HSCAN)
+// and has check look each chunk up on the target; a difference check reports
+// is a Value difference.
+func compareScanned(scan func(cursor uint64) ([]string, uint64, error), check func(chunk []string) (string, error)) (Kind, string, error) {
+	var cursor uint64
+	for {
+		chunk, next, err := scan(cursor)
+		if err != nil {
+			return "", "", err
+		}
+		if len(chunk) > 0 {
+			d, err := check(chunk)
+			if err != nil {
+				return "", "", err
+			}
+			if d != "" {
+				return Value, d, nil
+			}
+		}
+		if next == 0 {
+			return "", "", nil
+		}
+		cursor = next
+	}
+}
+
+// membersOn reports the first of members not in the set key of dst.
+func membersOn(ctx context.Context, dst redis.UniversalClient, key string, members []string) (string, error) {
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
+	}
+	in, err := dst.SMIsMember(ctx, key, args...).Result()
+	if err != nil {
+		return "", err
+	}
+	for i, ok := range in {
+		if !ok {
+			return fmt.Sprintf("member %s missing on the target", q(members[i])), nil
+		}
+	}
+	return "", nil
+}
+
+// fieldsOn reports the first field of kv (HSCAN's field, value pairs) missing
+// or with another value in the hash key of dst.
+func fieldsOn(ctx context.Context, dst redis.UniversalClient, key string, kv []string) (string, error) {
+	fields := make([]string, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		fields = append(fields, kv[i])
+	}
+	vals, err := dst.HMGet(ctx, key, fields...).Result()
+	if err != nil {
+		return "", err
+	}
+	for i, f := range fields {
+		s, ok := vals[i].(string)
+		if !ok {
+			return fmt.Sprintf("field %s missing on the target", q(f)), nil
+		}
+		if s != kv[2*i+1] {
+			return fmt.Sprintf("field %s: %s on the source, %s on the target", q(f), q(kv[2*i+1]), q(s)), nil
+		}
+	}
+	return "", nil
 }

@@ -76,25 +76,27 @@ func diffList(x, y []string, offset int64) string {
 }
 
 func diffSetMembers(x, y []string) string {
-	ym := make(map[string]bool, len(y))
-	for _, s := range y {
-		ym[s] = true
+	if s, ok := firstNotIn(x, y); ok {
+		return fmt.Sprintf("member %s missing on the target", q(s))
 	}
-	for _, s := range x {
-		if !ym[s] {
-			return fmt.Sprintf("member %s missing on the target", q(s))
-		}
-	}
-	xm := make(map[string]bool, len(x))
-	for _, s := range x {
-		xm[s] = true
-	}
-	for _, s := range y {
-		if !xm[s] {
-			return fmt.Sprintf("member %s only on the target", q(s))
-		}
+	if s, ok := firstNotIn(y, x); ok {
+		return fmt.Sprintf("member %s only on the target", q(s))
 	}
 	return "members differ"
+}
+
+// firstNotIn returns the first element of x that y does not hold.
+func firstNotIn(x, y []string) (string, bool) {
+	in := make(map[string]bool, len(y))
+	for _, s := range y {
+		in[s] = true
+	}
+	for _, s := range x {
+		if !in[s] {
+			return s, true
+		}
+	}
+	return "", false
 }
 
 func zmember(z redis.Z) string {

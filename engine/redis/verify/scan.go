@@ -117,28 +117,27 @@ func (v *verifier) scanDB(ctx context.Context, db int) error {
 	defer closeDst()
 	p := newPool(v.opts.Workers)
 	var mu sync.Mutex // scan callbacks of several cluster masters
-	// Source keys.
-	err = scanKeys(ctx, src, v.opts.ScanCount, func(keys []string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		keys = v.filter(keys)
-		if len(keys) == 0 {
-			return nil
-		}
-		v.addChecked(db, len(keys))
-		return p.submit(func() error { return v.compareBatch(ctx, db, src, dst, keys) })
-	})
-	if err == nil {
-		// Target keys absent from the source.
-		err = scanKeys(ctx, dst, v.opts.ScanCount, func(keys []string) error {
+	// submit scans c and submits job for each batch of keys (counted as
+	// checked when count is set).
+	submit := func(c redis.UniversalClient, count bool, job func(keys []string) error) error {
+		return scanKeys(ctx, c, v.opts.ScanCount, func(keys []string) error {
 			mu.Lock()
 			defer mu.Unlock()
 			keys = v.filter(keys)
 			if len(keys) == 0 {
 				return nil
 			}
-			return p.submit(func() error { return v.extras(ctx, db, src, dst, keys) })
+			if count {
+				v.addChecked(db, len(keys))
+			}
+			return p.submit(func() error { return job(keys) })
 		})
+	}
+	// Source keys.
+	err = submit(src, true, func(keys []string) error { return v.compareBatch(ctx, db, src, dst, keys) })
+	if err == nil {
+		// Target keys absent from the source.
+		err = submit(dst, false, func(keys []string) error { return v.extras(ctx, db, src, dst, keys) })
 	}
 	if perr := p.wait(); err == nil {
 		err = perr

@@ -2,13 +2,5 @@ package verify
 
 import "github.com/ferrymigrate/ferry/internal/testharness"
 
-type redisServer = testharness.RedisServer
-
-var (
-	// startRedis starts a redis-server with DEBUG enabled (DEBUG DIGEST).
-	startRedis   = testharness.StartRedisDebug
-	client       = testharness.RedisClient
-	startCluster = testharness.StartRedisCluster
-)
-
+// go-redis logs every failed dial while a killed master is being replaced.
 func init() { testharness.QuietRedisClientLogs() }
