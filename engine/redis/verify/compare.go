@@ -153,6 +153,68 @@ func (v *verifier) compareValues(ctx context.Context, db int, src, dst redis.Uni
 			sized = append(sized, i)
 		}
 	}
+	sizes, err := readSizes(ctx, cl, keys, m, sized)
+	if err != nil {
+		return err
+	}
+	var small, big []int
+	for j, i := range sized {
+		if sizes[0][j] != sizes[1][j] {
+			set(i, Value, fmt.Sprintf("%s %d on the source, %d on the target", lenName(m[i].typ), sizes[0][j], sizes[1][j]))
+			continue
+		}
+		switch {
+		case m[i].typ == "stream":
+			big = append(big, i)
+		case m[i].typ == "string" && sizes[0][j] > bigString:
+			big = append(big, i)
+		case m[i].typ != "string" && sizes[0][j] > int64(v.opts.Chunk):
+			big = append(big, i)
+		default:
+			small = append(small, i)
+		}
+	}
+	// Small values: read whole, in one pipeline per side.
+	if len(small) > 0 {
+		if err := compareSmall(ctx, cl, keys, m, small, set); err != nil {
+			return err
+		}
+	}
+	// Big keys, streams and other types: one at a time, in chunks.
+	for _, i := range big {
+		kind, d, err := v.compareBig(ctx, src, dst, keys[i], m[i].typ)
+		if err != nil {
+			if isWrongType(err) {
+				set(i, Type, "type changed during the compare")
+				continue
+			}
+			return err
+		}
+		if d != "" {
+			set(i, kind, d)
+		}
+	}
+	// Module or unknown types: DUMP payloads.
+	return compareDumps(ctx, cl, keys, m, same, set)
+}
+
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+func lenName(typ string) string {
+	switch typ {
+	case "string":
+		return "length"
+	case "stream":
+		return "XLEN"
+	}
+	return "cardinality"
+}
+
+// readSizes reads the size (sizeCmd) of keys[sized] on both sides; -1 for a
+// key whose type changed meanwhile.
+func readSizes(ctx context.Context, cl [2]redis.UniversalClient, keys []string, m []meta, sized []int) ([2][]int64, error) {
 	var sizes [2][]int64
 	err := both(func(s int) error {
 		cmds, err := pipe(ctx, cl[s], func(p redis.Pipeliner) {
@@ -177,85 +239,58 @@ func (v *verifier) compareValues(ctx context.Context, db int, src, dst redis.Uni
 		}
 		return nil
 	})
+	return sizes, err
+}
+
+// compareSmall compares keys[small], read whole in one pipeline per side.
+func compareSmall(ctx context.Context, cl [2]redis.UniversalClient, keys []string, m []meta, small []int, set func(int, Kind, string)) error {
+	var vals [2][]redis.Cmder
+	err := both(func(s int) (err error) {
+		vals[s], err = pipe(ctx, cl[s], func(p redis.Pipeliner) {
+			for _, i := range small {
+				k := keys[i]
+				switch m[i].typ {
+				case "string":
+					p.Get(ctx, k)
+				case "list":
+					p.LRange(ctx, k, 0, -1)
+				case "set":
+					p.SMembers(ctx, k)
+				case "hash":
+					p.HGetAll(ctx, k)
+				case "zset":
+					p.ZRangeWithScores(ctx, k, 0, -1)
+				}
+			}
+		})
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	var small, big []int
-	for j, i := range sized {
-		if sizes[0][j] != sizes[1][j] {
-			set(i, Value, fmt.Sprintf("%s %d on the source, %d on the target", lenName(m[i].typ), sizes[0][j], sizes[1][j]))
-			continue
-		}
-		switch {
-		case m[i].typ == "stream":
-			big = append(big, i)
-		case m[i].typ == "string" && sizes[0][j] > bigString:
-			big = append(big, i)
-		case m[i].typ != "string" && sizes[0][j] > int64(v.opts.Chunk):
-			big = append(big, i)
-		default:
-			small = append(small, i)
-		}
-	}
-	// Small values: read whole, in one pipeline per side.
-	if len(small) > 0 {
-		var vals [2][]redis.Cmder
-		err := both(func(s int) (err error) {
-			vals[s], err = pipe(ctx, cl[s], func(p redis.Pipeliner) {
-				for _, i := range small {
-					k := keys[i]
-					switch m[i].typ {
-					case "string":
-						p.Get(ctx, k)
-					case "list":
-						p.LRange(ctx, k, 0, -1)
-					case "set":
-						p.SMembers(ctx, k)
-					case "hash":
-						p.HGetAll(ctx, k)
-					case "zset":
-						p.ZRangeWithScores(ctx, k, 0, -1)
-					}
-				}
-			})
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		for j, i := range small {
-			a, b := vals[0][j], vals[1][j]
-			if ea, eb := a.Err(), b.Err(); (ea != nil && ea != redis.Nil) || (eb != nil && eb != redis.Nil) {
-				if isWrongType(ea) || isWrongType(eb) {
-					set(i, Type, "type changed during the compare")
-					continue
-				}
-				return fmt.Errorf("verify: reading %q: %v %v", keys[i], ea, eb)
-			}
-			if d := diffSmall(m[i].typ, a, b); d != "" {
-				set(i, Value, d)
-			}
-		}
-	}
-	// Big keys, streams and other types: one at a time, in chunks.
-	for _, i := range big {
-		kind, d, err := v.compareBig(ctx, src, dst, keys[i], m[i].typ)
-		if err != nil {
-			if isWrongType(err) {
+	for j, i := range small {
+		a, b := vals[0][j], vals[1][j]
+		if ea, eb := a.Err(), b.Err(); (ea != nil && ea != redis.Nil) || (eb != nil && eb != redis.Nil) {
+			if isWrongType(ea) || isWrongType(eb) {
 				set(i, Type, "type changed during the compare")
 				continue
 			}
-			return err
+			return fmt.Errorf("verify: reading %q: %v %v", keys[i], ea, eb)
 		}
-		if d != "" {
-			set(i, kind, d)
+		if d := diffSmall(m[i].typ, a, b); d != "" {
+			set(i, Value, d)
 		}
 	}
+	return nil
+}
+
+// compareDumps compares the DUMP payloads of the keys[same] of module or
+// unknown types (those without a sizeCmd).
+func compareDumps(ctx context.Context, cl [2]redis.UniversalClient, keys []string, m []meta, same []int, set func(int, Kind, string)) error {
 	for _, i := range same {
 		if _, ok := sizeCmd[m[i].typ]; ok {
 			continue
 		}
-		// Module or unknown type: DUMP payloads.
 		var dumps [2]string
 		err := both(func(s int) error {
 			d, err := cl[s].Dump(ctx, keys[i]).Result()
@@ -273,18 +308,4 @@ func (v *verifier) compareValues(ctx context.Context, db int, src, dst redis.Uni
 		}
 	}
 	return nil
-}
-
-func isWrongType(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
-}
-
-func lenName(typ string) string {
-	switch typ {
-	case "string":
-		return "length"
-	case "stream":
-		return "XLEN"
-	}
-	return "cardinality"
 }
