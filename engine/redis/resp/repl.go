@@ -52,7 +52,7 @@ func (r *Reader) ReadRDBPreamble() (Preamble, error) {
 		}
 		return Preamble{Size: -1, EOFMark: append([]byte(nil), mark...)}, nil
 	}
-	n, ok := parseInt(line[1:])
+	n, ok := ParseInt(line[1:])
 	if !ok || n < 0 {
 		return Preamble{}, r.protoErr(start, "bad RDB length %q", line[1:])
 	}

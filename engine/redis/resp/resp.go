@@ -241,9 +241,10 @@ func (r *Reader) maxElems() int64 {
 	return r.MaxElems
 }
 
-// parseInt parses a decimal int64 as Redis does (optional '-', no '+', no
-// spaces, no leading zeros check).
-func parseInt(b []byte) (int64, bool) {
+// ParseInt parses a decimal int64 as Redis writes it in lengths and integer
+// replies (optional '-', no '+', no spaces, no leading zeros check, at most
+// 20 bytes); ok is false for anything else or out of range.
+func ParseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
@@ -356,7 +357,7 @@ func (r *Reader) readValue(depth int) (Value, error) {
 	case SimpleString, Error, Double, BigNumber:
 		v.Str = append([]byte(nil), body...)
 	case Integer:
-		n, ok := parseInt(body)
+		n, ok := ParseInt(body)
 		if !ok {
 			return Value{}, r.protoErr(start, "bad integer %q", body)
 		}
@@ -375,7 +376,7 @@ func (r *Reader) readValue(depth int) (Value, error) {
 			return Value{}, r.protoErr(start, "bad boolean %q", body)
 		}
 	case BulkString, BulkError, Verbatim:
-		n, ok := parseInt(body)
+		n, ok := ParseInt(body)
 		if !ok || n < -1 {
 			return Value{}, r.protoErr(start, "bad bulk length %q", body)
 		}
@@ -390,7 +391,7 @@ func (r *Reader) readValue(depth int) (Value, error) {
 			return Value{}, err
 		}
 	case Array, Set, Push, Map, Attribute:
-		n, ok := parseInt(body)
+		n, ok := ParseInt(body)
 		if !ok || n < -1 {
 			return Value{}, r.protoErr(start, "bad aggregate length %q", body)
 		}
@@ -448,7 +449,7 @@ func (r *Reader) ReadCommand() ([][]byte, error) {
 		if err != nil {
 			return nil, unexpected(err)
 		}
-		n, ok := parseInt(line[1:])
+		n, ok := ParseInt(line[1:])
 		if !ok || n > r.maxElems() {
 			return nil, r.protoErr(start, "bad multibulk length %q", line[1:])
 		}
@@ -470,7 +471,7 @@ func (r *Reader) ReadCommand() ([][]byte, error) {
 			if len(line) == 0 || line[0] != '$' {
 				return nil, r.protoErr(boff, "expected '$', got %q", line)
 			}
-			l, ok := parseInt(line[1:])
+			l, ok := ParseInt(line[1:])
 			if !ok || l < 0 || l > r.maxBulk() {
 				return nil, r.protoErr(boff, "bad bulk length %q", line[1:])
 			}

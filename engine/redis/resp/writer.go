@@ -13,20 +13,16 @@ func AppendArrayHeader(dst []byte, n int) []byte {
 }
 
 // AppendBulk appends b as a bulk string.
-func AppendBulk(dst, b []byte) []byte {
+func AppendBulk(dst, b []byte) []byte { return appendBulk(dst, b) }
+
+// AppendBulkString appends s as a bulk string.
+func AppendBulkString(dst []byte, s string) []byte { return appendBulk(dst, s) }
+
+func appendBulk[T []byte | string](dst []byte, b T) []byte {
 	dst = append(dst, '$')
 	dst = strconv.AppendInt(dst, int64(len(b)), 10)
 	dst = append(dst, '\r', '\n')
 	dst = append(dst, b...)
-	return append(dst, '\r', '\n')
-}
-
-// AppendBulkString appends s as a bulk string.
-func AppendBulkString(dst []byte, s string) []byte {
-	dst = append(dst, '$')
-	dst = strconv.AppendInt(dst, int64(len(s)), 10)
-	dst = append(dst, '\r', '\n')
-	dst = append(dst, s...)
 	return append(dst, '\r', '\n')
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ferrymigrate/ferry/internal/testharness"
 )
 
 // BenchmarkCompare compares 200k small keys (strings, hashes, lists, zsets)
@@ -14,7 +16,7 @@ func BenchmarkCompare(b *testing.B) {
 	const n = 200_000
 	var addrs [2]string
 	for s := range addrs {
-		addrs[s] = startRedis(b).Addr
+		addrs[s] = testharness.StartRedisDebug(b).Addr
 		c := redis.NewClient(&redis.Options{Addr: addrs[s]})
 		p := c.Pipeline()
 		for i := 0; i < n; i++ {

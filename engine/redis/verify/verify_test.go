@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ferrymigrate/ferry/internal/testharness"
 )
 
 var ctx = context.Background()
@@ -20,7 +22,7 @@ const expireAt = int64(4102444800000) // 2100-01-01, absolute
 // entries, TTLs, binary keys, two dbs.
 func populate(t *testing.T, addr string) {
 	t.Helper()
-	c := client(t, addr, 0)
+	c := testharness.RedisClient(t, addr, 0)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -86,7 +88,7 @@ func populate(t *testing.T, addr string) {
 	must(c.XGroupCreate(ctx, "st:big", "g", "0").Err())
 	must(c.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{"st:big", ">"}, Count: 1200}).Err())
 	must(c.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "d", Streams: []string{"st:big", ">"}, Count: 1200}).Err())
-	c3 := client(t, addr, 3)
+	c3 := testharness.RedisClient(t, addr, 3)
 	must(c3.Set(ctx, "db3:a", "1", 0).Err())
 	must(c3.RPush(ctx, "db3:l", "1", "2").Err())
 }
@@ -94,14 +96,14 @@ func populate(t *testing.T, addr string) {
 func keyCount(t *testing.T, addr string, dbs ...int) int64 {
 	var n int64
 	for _, db := range dbs {
-		n += client(t, addr, db).DBSize(ctx).Val()
+		n += testharness.RedisClient(t, addr, db).DBSize(ctx).Val()
 	}
 	return n
 }
 
 func compare(t *testing.T, src, dst string, o Options) *Report {
 	t.Helper()
-	s, d := client(t, src, 0), client(t, dst, 0)
+	s, d := testharness.RedisClient(t, src, 0), testharness.RedisClient(t, dst, 0)
 	if o.RecheckDelay == 0 {
 		o.RecheckDelay = 50 * time.Millisecond
 	}
@@ -113,7 +115,7 @@ func compare(t *testing.T, src, dst string, o Options) *Report {
 }
 
 func TestIdentical(t *testing.T) {
-	a, b := startRedis(t), startRedis(t)
+	a, b := testharness.StartRedisDebug(t), testharness.StartRedisDebug(t)
 	populate(t, a.Addr)
 	populate(t, b.Addr)
 	rep := compare(t, a.Addr, b.Addr, Options{Chunk: 100})
@@ -132,10 +134,10 @@ func TestIdentical(t *testing.T) {
 }
 
 func TestEachDifferenceReportedOnce(t *testing.T) {
-	a, b := startRedis(t), startRedis(t)
+	a, b := testharness.StartRedisDebug(t), testharness.StartRedisDebug(t)
 	populate(t, a.Addr)
 	populate(t, b.Addr)
-	d := client(t, b.Addr, 0)
+	d := testharness.RedisClient(t, b.Addr, 0)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -166,7 +168,7 @@ func TestEachDifferenceReportedOnce(t *testing.T) {
 	must(d.Del(ctx, "hash:small").Err())
 	must(d.SAdd(ctx, "hash:small", "f1").Err()) // type
 	must(d.SetRange(ctx, "bigstr", 2<<20+5, "x").Err())
-	must(client(t, b.Addr, 3).Del(ctx, "db3:l").Err()) // missing in db 3
+	must(testharness.RedisClient(t, b.Addr, 3).Del(ctx, "db3:l").Err()) // missing in db 3
 
 	want := map[string]Kind{
 		"s:1": Missing, "extra:1": Extra, "s:2": Value, "list:small": Value, "list:big": Value,
@@ -201,11 +203,11 @@ func TestEachDifferenceReportedOnce(t *testing.T) {
 
 // TestTTLWithinTolerance: expiries 1 s apart are equal with the default 2 s.
 func TestTTLWithinTolerance(t *testing.T) {
-	a, b := startRedis(t), startRedis(t)
-	client(t, a.Addr, 0).Set(ctx, "k", "v", 0)
-	client(t, a.Addr, 0).PExpireAt(ctx, "k", time.UnixMilli(expireAt))
-	client(t, b.Addr, 0).Set(ctx, "k", "v", 0)
-	client(t, b.Addr, 0).PExpireAt(ctx, "k", time.UnixMilli(expireAt+1000))
+	a, b := testharness.StartRedisDebug(t), testharness.StartRedisDebug(t)
+	testharness.RedisClient(t, a.Addr, 0).Set(ctx, "k", "v", 0)
+	testharness.RedisClient(t, a.Addr, 0).PExpireAt(ctx, "k", time.UnixMilli(expireAt))
+	testharness.RedisClient(t, b.Addr, 0).Set(ctx, "k", "v", 0)
+	testharness.RedisClient(t, b.Addr, 0).PExpireAt(ctx, "k", time.UnixMilli(expireAt+1000))
 	if rep := compare(t, a.Addr, b.Addr, Options{}); !rep.Equal() {
 		t.Fatalf("%v %+v", rep, rep.Samples)
 	}
@@ -217,10 +219,10 @@ func TestTTLWithinTolerance(t *testing.T) {
 // TestConverges: a key that differs in round 1 and is fixed before round 2
 // (a change still being replicated) is not reported.
 func TestConverges(t *testing.T) {
-	a, b := startRedis(t), startRedis(t)
+	a, b := testharness.StartRedisDebug(t), testharness.StartRedisDebug(t)
 	populate(t, a.Addr)
 	populate(t, b.Addr)
-	d := client(t, b.Addr, 0)
+	d := testharness.RedisClient(t, b.Addr, 0)
 	d.Set(ctx, "s:7", "stale", 0)
 	d.Del(ctx, "s:8")
 	d.Set(ctx, "s:9", "stays wrong", 0)
@@ -241,11 +243,11 @@ func TestConverges(t *testing.T) {
 }
 
 func TestKeyFilterAndDBs(t *testing.T) {
-	a, b := startRedis(t), startRedis(t)
+	a, b := testharness.StartRedisDebug(t), testharness.StartRedisDebug(t)
 	populate(t, a.Addr)
 	populate(t, b.Addr)
-	client(t, b.Addr, 0).Set(ctx, "s:3", "changed", 0)
-	client(t, b.Addr, 3).Set(ctx, "db3:a", "changed", 0)
+	testharness.RedisClient(t, b.Addr, 0).Set(ctx, "s:3", "changed", 0)
+	testharness.RedisClient(t, b.Addr, 3).Set(ctx, "db3:a", "changed", 0)
 	rep := compare(t, a.Addr, b.Addr, Options{DBs: []int{3}})
 	if rep.Different != 1 || rep.Samples[0].Key != "db3:a" {
 		t.Fatalf("%v %+v", rep, rep.Samples)
@@ -259,7 +261,7 @@ func TestKeyFilterAndDBs(t *testing.T) {
 // TestRESP3 runs the comparison through RESP3 clients (scores as doubles,
 // maps for XINFO).
 func TestRESP3(t *testing.T) {
-	a, b := startRedis(t), startRedis(t)
+	a, b := testharness.StartRedisDebug(t), testharness.StartRedisDebug(t)
 	populate(t, a.Addr)
 	populate(t, b.Addr)
 	d := redis.NewClient(&redis.Options{Addr: b.Addr, Protocol: 3})
@@ -301,11 +303,11 @@ func fillSimple(t *testing.T, c redis.Cmdable) {
 // TestClusterSides compares a 3-master cluster with a standalone server,
 // both ways round.
 func TestClusterSides(t *testing.T) {
-	nodes := startCluster(t, 3, 0)
+	nodes := testharness.StartRedisCluster(t, 3, 0)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].Addr}})
 	defer cc.Close()
-	single := startRedis(t)
-	sc := client(t, single.Addr, 0)
+	single := testharness.StartRedisDebug(t)
+	sc := testharness.RedisClient(t, single.Addr, 0)
 	fillSimple(t, cc)
 	fillSimple(t, sc)
 	for _, dir := range []struct {

@@ -324,16 +324,7 @@ func (c *cluster) flush(ctx context.Context) error {
 		}
 		dones = append(dones, m.done)
 	}
-	for _, d := range dones {
-		select {
-		case <-d:
-		case <-c.w.dead:
-			return c.w.deadErr()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return c.w.await(ctx, dones)
 }
 
 func (c *cluster) broken() {

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
+
+	"github.com/ferrymigrate/ferry/engine/redis/resp"
 )
 
 // maxDepth bounds how deeply replies may nest (Redis's own replies nest a
@@ -68,30 +69,9 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 }
 
 func parseInt(b []byte) (int64, error) {
-	if len(b) == 0 {
+	n, ok := resp.ParseInt(b)
+	if !ok {
 		return 0, errProtocol
-	}
-	neg := false
-	if b[0] == '-' {
-		neg = true
-		b = b[1:]
-		if len(b) == 0 {
-			return 0, errProtocol
-		}
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, errProtocol
-		}
-		d := int64(c - '0')
-		if n > (math.MaxInt64-d)/10 {
-			return 0, errProtocol // would overflow
-		}
-		n = n*10 + d
-	}
-	if neg {
-		n = -n
 	}
 	return n, nil
 }

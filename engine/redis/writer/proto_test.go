@@ -55,3 +55,25 @@ func TestSkipReply(t *testing.T) {
 		t.Fatal("bad type accepted")
 	}
 }
+
+// TestParseInt covers the integer parser of lengths and integer replies at
+// the edges of int64 (Redis replies with -9223372036854775808, e.g. from
+// DECRBY).
+func TestParseInt(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"42", 42, true}, {"-1", -1, true},
+		{"9223372036854775807", 9223372036854775807, true},
+		{"-9223372036854775808", -9223372036854775808, true},
+		{"9223372036854775808", 0, false}, {"-9223372036854775809", 0, false},
+		{"", 0, false}, {"-", 0, false}, {"+1", 0, false}, {"1 ", 0, false}, {"1a", 0, false},
+	} {
+		n, err := parseInt([]byte(c.in))
+		if (err == nil) != c.ok || n != c.want {
+			t.Errorf("parseInt(%q) = %d, %v; want %d, ok %v", c.in, n, err, c.want, c.ok)
+		}
+	}
+}

@@ -307,35 +307,38 @@ func (w *Writer) deadErr() error {
 	return ErrClosed
 }
 
-func (s *standalone) drain(ctx context.Context, idx []int) error {
-	dones := make([]chan struct{}, 0, len(s.conns))
-	if idx == nil {
-		for _, c := range s.conns {
-			d, err := s.mark(c)
-			if err != nil {
-				return err
-			}
-			dones = append(dones, d)
-		}
-	} else {
-		for _, i := range idx {
-			d, err := s.mark(s.conns[i])
-			if err != nil {
-				return err
-			}
-			dones = append(dones, d)
-		}
-	}
+// await waits until every channel of dones is closed, the writer dies or ctx
+// ends.
+func (w *Writer) await(ctx context.Context, dones []chan struct{}) error {
 	for _, d := range dones {
 		select {
 		case <-d:
-		case <-s.w.dead:
-			return s.w.deadErr()
+		case <-w.dead:
+			return w.deadErr()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+func (s *standalone) drain(ctx context.Context, idx []int) error {
+	dones := make([]chan struct{}, 0, len(s.conns))
+	conns := s.conns
+	if idx != nil {
+		conns = make([]*sconn, len(idx))
+		for j, i := range idx {
+			conns[j] = s.conns[i]
+		}
+	}
+	for _, c := range conns {
+		d, err := s.mark(c)
+		if err != nil {
+			return err
+		}
+		dones = append(dones, d)
+	}
+	return s.w.await(ctx, dones)
 }
 
 func (s *standalone) flush(ctx context.Context) error { return s.drain(ctx, nil) }
