@@ -264,7 +264,8 @@ func testKillResumeVerify(t *testing.T, e *Engine) {
 		t.Errorf("hosts %v", m.Hosts)
 	}
 	found := e.Check(t, m, writes)
-	icp := Checkpoint(t, m.Step(ferry.StepIncremental))
-	t.Logf("killed agent-a at %d/%d items, %d bytes of the full step; agent-b took over (full checkpoint %s=%v); killed agent-b at %d changes (%d after ready for cutover); agent-c resumed (incremental checkpoint %v); %d application writes; verify %d equal: %s; %s",
-		fullBefore.Done, fullBefore.Total, fullBefore.Bytes, e.FullRunsKey, fcp[e.FullRunsKey], opsAtKill, opsAtKill-opsBefore, icp, writes, v.Counters.Done, v.Message, found)
+	inc := m.Step(ferry.StepIncremental)
+	t.Logf("killed agent-a at %d/%d items, %d bytes of the full step; agent-b took over (full checkpoint %s=%v); killed agent-b at %d changes (%d after ready for cutover); agent-c resumed (incremental checkpoint %s=%v; %d changes in all); %d application writes; verify %d equal: %s; %s",
+		fullBefore.Done, fullBefore.Total, fullBefore.Bytes, e.FullRunsKey, fcp[e.FullRunsKey], opsAtKill, opsAtKill-opsBefore,
+		e.ResumesKey, Checkpoint(t, inc)[e.ResumesKey], inc.Counters.Ops, writes, v.Counters.Done, v.Message, found)
 }
