@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -259,319 +258,35 @@ func (v *fileVerifier) Chunk(c *rdb.Chunk) error {
 	}
 	db, _ := v.f.DB(c.DB)
 	key := string(c.Key)
-	ctx := v.ctx
 	p := v.pipe(db)
-	ck := &vcheck{db: db, key: key, first: c.First, last: c.Last, exp: c.ExpireAt}
-	var judges []func() string
-	size := len(key)
+	b := &chunkCheck{ctx: v.ctx, p: p.p, key: key, size: len(key),
+		ck: &vcheck{db: db, key: key, first: c.First, last: c.Last, exp: c.ExpireAt}}
 	if c.First {
-		tc := p.p.Type(ctx, key)
-		ck.cmds = append(ck.cmds, tc)
-		want := kindTypeName(c.Kind)
-		judges = append(judges, func() string {
-			got := tc.Val()
-			if got == "none" {
-				return "missing"
-			}
-			if want != "" && got != want {
-				return fmt.Sprintf("type %s, the file has %s", got, want)
-			}
-			return ""
-		})
+		b.checkType(c.Kind)
 	}
 	switch c.Kind {
 	case rdb.KindString:
-		off := v.pos
-		want := bytes.Clone(c.Value)
-		size += len(want)
-		v.pos += int64(len(want))
-		if len(want) > 0 {
-			gc := p.p.GetRange(ctx, key, off, off+int64(len(want))-1)
-			ck.cmds = append(ck.cmds, gc)
-			judges = append(judges, func() string {
-				if gc.Val() != string(want) {
-					return fmt.Sprintf("string bytes %d..%d differ", off, off+int64(len(want))-1)
-				}
-				return ""
-			})
-		}
-		if c.Last {
-			n := v.pos
-			lc := p.p.StrLen(ctx, key)
-			ck.cmds = append(ck.cmds, lc)
-			judges = append(judges, func() string {
-				if lc.Val() != n {
-					return fmt.Sprintf("string length %d, the file has %d", lc.Val(), n)
-				}
-				return ""
-			})
-		}
+		v.checkString(b, c)
 	case rdb.KindList:
-		off := v.pos
-		want := cloneAll(c.Elems)
-		for _, e := range want {
-			size += len(e)
-		}
-		v.pos += int64(len(want))
-		if len(want) > 0 {
-			lc := p.p.LRange(ctx, key, off, off+int64(len(want))-1)
-			ck.cmds = append(ck.cmds, lc)
-			judges = append(judges, func() string {
-				got := lc.Val()
-				if len(got) != len(want) {
-					return fmt.Sprintf("list has %d elements at %d, the file %d", len(got), off, len(want))
-				}
-				for i := range want {
-					if got[i] != string(want[i]) {
-						return fmt.Sprintf("list element %d differs", off+int64(i))
-					}
-				}
-				return ""
-			})
-		}
-		if c.Last {
-			n := v.pos
-			lc := p.p.LLen(ctx, key)
-			ck.cmds = append(ck.cmds, lc)
-			judges = append(judges, lenJudge("list length", lc, n))
-		}
+		v.checkList(b, c)
 	case rdb.KindSet:
-		want := cloneAll(c.Elems)
-		v.pos += int64(len(want))
-		if len(want) > 0 {
-			args := make([]any, len(want))
-			for i, e := range want {
-				args[i] = e
-				size += len(e)
-			}
-			mc := p.p.SMIsMember(ctx, key, args...)
-			ck.cmds = append(ck.cmds, mc)
-			judges = append(judges, func() string {
-				for i, ok := range mc.Val() {
-					if !ok {
-						return fmt.Sprintf("set member %q missing", want[i])
-					}
-				}
-				if len(mc.Val()) != len(want) {
-					return "set members missing"
-				}
-				return ""
-			})
-		}
-		if c.Last {
-			n := v.pos
-			sc := p.p.SCard(ctx, key)
-			ck.cmds = append(ck.cmds, sc)
-			judges = append(judges, lenJudge("set size", sc, n))
-		}
+		v.checkSet(b, c)
 	case rdb.KindZSet:
-		v.pos += int64(len(c.Members))
-		if len(c.Members) > 0 {
-			members := make([]any, 0, len(c.Members)+2)
-			members = append(members, "ZMSCORE", key)
-			scores := make([]float64, len(c.Members))
-			names := make([]string, len(c.Members))
-			for i, zm := range c.Members {
-				members = append(members, string(zm.Member))
-				scores[i], names[i] = zm.Score, string(zm.Member)
-				size += len(zm.Member) + 8
-			}
-			zc := p.p.Do(ctx, members...)
-			ck.cmds = append(ck.cmds, zc)
-			judges = append(judges, func() string {
-				got, _ := zc.Val().([]any)
-				if len(got) != len(scores) {
-					return "zset scores missing"
-				}
-				for i, g := range got {
-					s, ok := g.(string)
-					if !ok {
-						if g == nil {
-							return fmt.Sprintf("zset member %q missing", names[i])
-						}
-						if f, ok := g.(float64); ok {
-							s = strconv.FormatFloat(f, 'g', 17, 64)
-						}
-					}
-					f, err := strconv.ParseFloat(s, 64)
-					if err != nil || math.Float64bits(f) != math.Float64bits(scores[i]) && !(f == 0 && scores[i] == 0) {
-						return fmt.Sprintf("zset member %q has score %s, the file %s", names[i], s, rdb.FormatScore(scores[i]))
-					}
-				}
-				return ""
-			})
-		}
-		if c.Last {
-			n := v.pos
-			zc := p.p.ZCard(ctx, key)
-			ck.cmds = append(ck.cmds, zc)
-			judges = append(judges, lenJudge("zset size", zc, n))
-		}
+		v.checkZSet(b, c)
 	case rdb.KindHash:
-		v.pos += int64(len(c.Fields))
-		if len(c.Fields) > 0 {
-			fields := make([]string, len(c.Fields))
-			vals := make([]string, len(c.Fields))
-			for i, hf := range c.Fields {
-				fields[i], vals[i] = string(hf.Field), string(hf.Value)
-				size += len(hf.Field) + len(hf.Value)
-			}
-			hc := p.p.HMGet(ctx, key, fields...)
-			ck.cmds = append(ck.cmds, hc)
-			judges = append(judges, func() string {
-				got := hc.Val()
-				if len(got) != len(vals) {
-					return "hash fields missing"
-				}
-				for i, g := range got {
-					s, ok := g.(string)
-					if !ok {
-						return fmt.Sprintf("hash field %q missing", fields[i])
-					}
-					if s != vals[i] {
-						return fmt.Sprintf("hash field %q differs", fields[i])
-					}
-				}
-				return ""
-			})
-		}
-		if c.Last {
-			n := v.pos
-			hl := p.p.HLen(ctx, key)
-			ck.cmds = append(ck.cmds, hl)
-			judges = append(judges, lenJudge("hash size", hl, n))
-		}
+		v.checkHash(b, c)
 	case rdb.KindStream:
-		if len(c.Entries) > 0 {
-			type ent struct {
-				id     string
-				fields []string
-			}
-			want := make([]ent, len(c.Entries))
-			for i, se := range c.Entries {
-				want[i].id = se.ID.String()
-				for _, fv := range se.Fields {
-					want[i].fields = append(want[i].fields, string(fv))
-					size += len(fv)
-				}
-			}
-			xc := p.p.XRangeN(ctx, key, want[0].id, want[len(want)-1].id, int64(len(want))+1)
-			ck.cmds = append(ck.cmds, xc)
-			judges = append(judges, func() string {
-				got := xc.Val()
-				if len(got) != len(want) {
-					return fmt.Sprintf("stream has %d entries from %s to %s, the file %d", len(got), want[0].id, want[len(want)-1].id, len(want))
-				}
-				for i, g := range got {
-					if g.ID != want[i].id {
-						return fmt.Sprintf("stream entry %s, the file has %s", g.ID, want[i].id)
-					}
-					if len(g.Values)*2 != len(want[i].fields) {
-						return fmt.Sprintf("stream entry %s has %d fields, the file %d", g.ID, len(g.Values), len(want[i].fields)/2)
-					}
-					for j := 0; j < len(want[i].fields); j += 2 {
-						if s, _ := g.Values[want[i].fields[j]].(string); s != want[i].fields[j+1] {
-							return fmt.Sprintf("stream entry %s field %q differs", g.ID, want[i].fields[j])
-						}
-					}
-				}
-				return ""
-			})
-		}
+		b.checkStreamEntries(c)
 		if c.Last && c.Stream != nil {
-			sm := *c.Stream
-			groups := make(map[string]rdb.StreamGroup, len(sm.Groups))
-			for _, g := range sm.Groups {
-				groups[string(g.Name)] = g
-			}
-			ic := p.p.XInfoStream(ctx, key)
-			gc := p.p.XInfoGroups(ctx, key)
-			ck.cmds = append(ck.cmds, ic, gc)
-			judges = append(judges, func() string {
-				in := ic.Val()
-				switch {
-				case in.Length != int64(sm.Length):
-					return fmt.Sprintf("stream length %d, the file %d", in.Length, sm.Length)
-				case in.LastGeneratedID != sm.LastID.String():
-					return fmt.Sprintf("stream last-generated-id %s, the file %s", in.LastGeneratedID, sm.LastID)
-				case sm.EntriesAdded > 0 && in.EntriesAdded != int64(sm.EntriesAdded):
-					return fmt.Sprintf("stream entries-added %d, the file %d", in.EntriesAdded, sm.EntriesAdded)
-				case in.MaxDeletedEntryID != "" && !sm.MaxDeletedID.IsZero() && in.MaxDeletedEntryID != sm.MaxDeletedID.String():
-					return fmt.Sprintf("stream max-deleted-entry-id %s, the file %s", in.MaxDeletedEntryID, sm.MaxDeletedID)
-				}
-				gs := gc.Val()
-				if len(gs) != len(groups) {
-					return fmt.Sprintf("stream has %d consumer groups, the file %d", len(gs), len(groups))
-				}
-				for _, g := range gs {
-					w, ok := groups[g.Name]
-					switch {
-					case !ok:
-						return fmt.Sprintf("consumer group %q is not in the file", g.Name)
-					case g.LastDeliveredID != w.LastID.String():
-						return fmt.Sprintf("group %q last-delivered-id %s, the file %s", g.Name, g.LastDeliveredID, w.LastID)
-					case w.EntriesRead >= 0 && g.EntriesRead != w.EntriesRead:
-						return fmt.Sprintf("group %q entries-read %d, the file %d", g.Name, g.EntriesRead, w.EntriesRead)
-					case g.Pending != int64(len(w.PEL)):
-						return fmt.Sprintf("group %q has %d pending entries, the file %d", g.Name, g.Pending, len(w.PEL))
-					case g.Consumers != int64(len(w.Consumers)):
-						return fmt.Sprintf("group %q has %d consumers, the file %d", g.Name, g.Consumers, len(w.Consumers))
-					}
-				}
-				return ""
-			})
+			b.checkStreamMeta(*c.Stream)
 		}
 	}
 	if c.Last {
-		exp := c.ExpireAt
-		if v.usePTTL {
-			pc := p.p.PTTL(ctx, key)
-			ck.cmds = append(ck.cmds, pc)
-			judges = append(judges, func() string {
-				d := pc.Val()
-				if exp == rdb.NoExpire {
-					if d >= 0 {
-						return fmt.Sprintf("TTL %s, the file has none", d)
-					}
-					return ""
-				}
-				at := time.Now().Add(d).UnixMilli()
-				if d < 0 || math.Abs(float64(at-exp)) > 2000 {
-					return fmt.Sprintf("expires at %d, the file at %d", at, exp)
-				}
-				return ""
-			})
-		} else {
-			ec := p.p.PExpireTime(ctx, key)
-			ck.cmds = append(ck.cmds, ec)
-			judges = append(judges, func() string {
-				d := ec.Val()
-				if exp == rdb.NoExpire {
-					if d >= 0 {
-						return fmt.Sprintf("expires at %d, the file has no TTL", d.Milliseconds())
-					}
-					return ""
-				}
-				if d < 0 {
-					return fmt.Sprintf("no TTL, the file expires it at %d", exp)
-				}
-				if got := d.Milliseconds(); got != exp {
-					return fmt.Sprintf("expires at %d, the file at %d", got, exp)
-				}
-				return ""
-			})
-		}
+		b.checkExpiry(c.ExpireAt, v.usePTTL)
 	}
-	ck.judge = func() string {
-		for _, j := range judges {
-			if d := j(); d != "" {
-				return d
-			}
-		}
-		return ""
-	}
-	p.checks = append(p.checks, ck)
-	p.bytes += size
+	b.ck.judge = b.judge
+	p.checks = append(p.checks, b.ck)
+	p.bytes += b.size
 	if len(p.checks) >= 256 || p.bytes >= 4<<20 {
 		if err := v.flush(db, p); err != nil {
 			return err
