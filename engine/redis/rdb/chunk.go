@@ -63,6 +63,16 @@ func (p *parser) addElem(b []byte) {
 	p.pend += len(b)
 }
 
+func (p *parser) addMember(m []byte, score float64) {
+	p.c.Members = append(p.c.Members, ZMember{Member: m, Score: score})
+	p.pend += len(m) + 8
+}
+
+func (p *parser) addField(f, v []byte, expireAt int64) {
+	p.c.Fields = append(p.c.Fields, HashField{Field: f, Value: v, ExpireAt: expireAt})
+	p.pend += len(f) + len(v)
+}
+
 func (p *parser) readBlob() ([]byte, error) {
 	b, err := p.appendString(p.blob[:0])
 	p.blob = b

@@ -245,33 +245,6 @@ func (p *parser) run() error {
 	}
 }
 
-func (p *parser) moduleAux() error {
-	id, err := p.s.plainLen()
-	if err != nil {
-		return err
-	}
-	off := p.s.off
-	whenOp, err := p.s.plainLen()
-	if err != nil {
-		return err
-	}
-	if whenOp != 2 {
-		return p.errf(off, "bad module aux when-opcode %d", whenOp)
-	}
-	when, err := p.s.plainLen()
-	if err != nil {
-		return err
-	}
-	p.s.capOn, p.s.capOver, p.s.capMax = true, false, -1
-	p.s.capBuf = p.s.capBuf[:0]
-	err = p.moduleData()
-	p.s.capOn = false
-	if err != nil {
-		return err
-	}
-	return p.h.ModuleAux(id, when, p.s.capBuf)
-}
-
 // functionPreGA reads the function format of Redis 7.0 release candidates
 // (name, engine, optional description, code) and hands it over as a library
 // with a shebang line.

@@ -1,5 +1,5 @@
-// Value decoders, one per RDB object type and encoding (streams are in
-// stream.go).
+// Value decoders, one per RDB object type and encoding (strings are in
+// strings.go, streams in stream.go, module values in module.go).
 
 package rdb
 
@@ -8,6 +8,326 @@ import (
 	"math"
 	"strconv"
 )
+
+// value reads the value of an object of type t (its type byte and key have
+// been read) into chunks.
+func (p *parser) value(t Type) error {
+	switch t {
+	case TypeString:
+		return p.stringValue()
+	case TypeList, TypeSet:
+		return p.plainElems()
+	case TypeZSet, TypeZSet2:
+		return p.plainZSet(t)
+	case TypeHash, TypeHashMetadata, TypeHashMetadataPreGA:
+		return p.plainHash(t)
+	case TypeListQuicklist, TypeListQuicklist2:
+		return p.quicklist(t)
+	case TypeListZiplist, TypeSetIntset, TypeSetListpack:
+		it, boff, err := p.readPacked(t, "value")
+		if err != nil {
+			return err
+		}
+		return p.elems(it, boff, false)
+	case TypeZSetZiplist, TypeZSetListpack:
+		return p.packedZSet(t)
+	case TypeHashZipmap, TypeHashZiplist, TypeHashListpack, TypeHashListpackEx, TypeHashListpackExPreGA:
+		return p.packedHash(t)
+	case TypeStreamListpacks, TypeStreamListpacks2, TypeStreamListpacks3:
+		return p.stream(t)
+	case TypeModule2:
+		return p.moduleValue()
+	}
+	return p.errf(p.s.off, "unsupported object type %d (%s)", t, t)
+}
+
+// ---- plain encodings: a length, then RDB strings ----
+
+// plainElems reads a list or set as a length and that many strings.
+func (p *parser) plainElems() error {
+	n, err := p.s.plainLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		if err := p.plainElem(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plainElem reads one string as a list/set element.
+func (p *parser) plainElem() error {
+	if err := p.room(); err != nil {
+		return err
+	}
+	b, err := p.readElem()
+	if err != nil {
+		return err
+	}
+	p.addElem(b)
+	return nil
+}
+
+// plainZSet reads a zset as a length and that many members, each followed
+// by its score: a binary double (TypeZSet2) or a string (TypeZSet).
+func (p *parser) plainZSet(t Type) error {
+	n, err := p.s.plainLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		if err := p.room(); err != nil {
+			return err
+		}
+		m, err := p.readElem()
+		if err != nil {
+			return err
+		}
+		var score float64
+		if t == TypeZSet2 {
+			x, err := p.s.u64le()
+			if err != nil {
+				return err
+			}
+			score = math.Float64frombits(x)
+		} else if score, err = p.stringScore(); err != nil {
+			return err
+		}
+		p.addMember(m, score)
+	}
+	return nil
+}
+
+// stringScore reads a score of the first zset encoding: a length byte, with
+// 253, 254 and 255 for NaN, +inf and -inf, then that many bytes of a number.
+func (p *parser) stringScore() (float64, error) {
+	soff := p.s.off
+	l, err := p.s.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch l {
+	case 253:
+		return math.NaN(), nil
+	case 254:
+		return math.Inf(1), nil
+	case 255:
+		return math.Inf(-1), nil
+	}
+	if p.tmp, err = p.s.appendN(p.tmp[:0], uint64(l)); err != nil {
+		return 0, err
+	}
+	score, ok := parseScore(p.tmp)
+	if !ok {
+		return 0, p.errf(soff, "bad zset score %q", p.tmp)
+	}
+	return score, nil
+}
+
+// plainHash reads a hash as a length and that many field/value pairs. The
+// hashes with field TTLs put a TTL before each field; TypeHashMetadata
+// stores them relative to a minimum expire time that comes first.
+func (p *parser) plainHash(t Type) error {
+	var minExpire uint64
+	if t == TypeHashMetadata {
+		x, err := p.s.u64le()
+		if err != nil {
+			return err
+		}
+		minExpire = x
+	}
+	n, err := p.s.plainLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		if err := p.room(); err != nil {
+			return err
+		}
+		exp := NoExpire
+		if t != TypeHash {
+			if exp, err = p.fieldTTL(t, minExpire); err != nil {
+				return err
+			}
+		}
+		f, err := p.readElem()
+		if err != nil {
+			return err
+		}
+		v, err := p.readElem()
+		if err != nil {
+			return err
+		}
+		p.addField(f, v, exp)
+	}
+	return nil
+}
+
+// fieldTTL reads the expire time of a hash field of type t; 0 is no TTL.
+func (p *parser) fieldTTL(t Type, minExpire uint64) (int64, error) {
+	toff := p.s.off
+	ttl, err := p.s.plainLen()
+	if err != nil {
+		return 0, err
+	}
+	if ttl == 0 {
+		return NoExpire, nil
+	}
+	if t == TypeHashMetadata {
+		ttl += minExpire - 1
+	}
+	if ttl > math.MaxInt64 {
+		return 0, p.errf(toff, "bad hash field TTL")
+	}
+	return int64(ttl), nil
+}
+
+// ---- packed encodings: one blob (ziplist, listpack, intset, zipmap) ----
+
+// packedIter returns an iterator over blob, a blob of encoding t.
+func packedIter(t Type, blob []byte) (elemIter, error) {
+	switch t {
+	case TypeListZiplist, TypeListQuicklist, TypeZSetZiplist, TypeHashZiplist:
+		return newZiplistIter(blob)
+	case TypeSetIntset:
+		return newIntsetIter(blob)
+	case TypeHashZipmap:
+		return newZipmapIter(blob)
+	}
+	return newListpackIter(blob)
+}
+
+// readPacked reads a blob of encoding t and returns an iterator over it and
+// the blob's offset (for errors). what names the blob in errors: "value", or
+// "node" for a quicklist node.
+func (p *parser) readPacked(t Type, what string) (elemIter, int64, error) {
+	boff := p.s.off
+	blob, err := p.readBlob()
+	if err != nil {
+		return nil, boff, err
+	}
+	it, err := packedIter(t, blob)
+	if err != nil {
+		return nil, boff, p.s.errf(boff, err, "bad %s %s", t, what)
+	}
+	return it, boff, nil
+}
+
+// quicklist reads a list as a length and that many nodes: ziplists
+// (TypeListQuicklist), or listpacks and plain one-element nodes
+// (TypeListQuicklist2, where a container number precedes each node).
+func (p *parser) quicklist(t Type) error {
+	n, err := p.s.plainLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		container := uint64(2) // packed
+		if t == TypeListQuicklist2 {
+			coff := p.s.off
+			if container, err = p.s.plainLen(); err != nil {
+				return err
+			}
+			if container != 1 && container != 2 {
+				return p.errf(coff, "bad quicklist node container %d", container)
+			}
+		}
+		if container == 1 { // plain node: one element
+			if err := p.plainElem(); err != nil {
+				return err
+			}
+			continue
+		}
+		it, boff, err := p.readPacked(t, "node")
+		if err != nil {
+			return err
+		}
+		if err := p.elems(it, boff, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pair reads the next two elements of it, a blob of type t at boff; ok is
+// false at its end. A first element without a second is an error that says
+// so (missing: "member without score", say).
+func (p *parser) pair(it elemIter, t Type, boff int64, missing string) (a, b elem, ok bool, err error) {
+	a, ok, err = it.next()
+	if err != nil {
+		return a, b, false, p.s.errf(boff, err, "bad %s value", t)
+	}
+	if !ok {
+		return a, b, false, nil
+	}
+	b, ok, err = it.next()
+	if err != nil || !ok {
+		return a, b, false, p.s.errf(boff, err, "bad %s value: %s", t, missing)
+	}
+	return a, b, true, nil
+}
+
+// packedZSet reads a zset blob of alternating members and scores.
+func (p *parser) packedZSet(t Type) error {
+	it, boff, err := p.readPacked(t, "value")
+	if err != nil {
+		return err
+	}
+	for {
+		m, s, ok, err := p.pair(it, t, boff, "member without score")
+		if err != nil || !ok {
+			return err
+		}
+		score, ok := elemScore(s)
+		if !ok {
+			return p.errf(boff, "bad %s value: bad score %q", t, s.s)
+		}
+		if err := p.room(); err != nil {
+			return err
+		}
+		p.addMember(p.bytesOf(m, false), score)
+	}
+}
+
+// packedHash reads a hash blob of alternating fields and values; in the
+// listpacks with field TTLs each value is followed by the field's expire
+// time (0: none), and TypeHashListpackEx has a minimum expire time first.
+func (p *parser) packedHash(t Type) error {
+	if t == TypeHashListpackEx {
+		if _, err := p.s.u64le(); err != nil { // min expire: informative
+			return err
+		}
+	}
+	it, boff, err := p.readPacked(t, "value")
+	if err != nil {
+		return err
+	}
+	withTTL := t == TypeHashListpackEx || t == TypeHashListpackExPreGA
+	for {
+		f, v, ok, err := p.pair(it, t, boff, "field without value")
+		if err != nil || !ok {
+			return err
+		}
+		exp := NoExpire
+		if withTTL {
+			x, ok, err := it.next()
+			if err != nil || !ok || !x.isInt || x.i < 0 {
+				return p.s.errf(boff, err, "bad %s value: bad field TTL", t)
+			}
+			if x.i != 0 {
+				exp = x.i
+			}
+		}
+		if err := p.room(); err != nil {
+			return err
+		}
+		p.addField(p.bytesOf(f, false), p.bytesOf(v, false), exp)
+	}
+}
+
+// ---- scores ----
 
 func parseScore(b []byte) (float64, bool) {
 	f, err := strconv.ParseFloat(string(b), 64)
@@ -26,325 +346,4 @@ func elemScore(e elem) (float64, bool) {
 		return float64(e.i), true
 	}
 	return parseScore(e.s)
-}
-
-func (p *parser) value(t Type) error {
-	start := p.s.off
-	switch t {
-	case TypeString:
-		return p.stringValue()
-	case TypeList, TypeSet:
-		n, err := p.s.plainLen()
-		if err != nil {
-			return err
-		}
-		for ; n > 0; n-- {
-			if err := p.room(); err != nil {
-				return err
-			}
-			b, err := p.readElem()
-			if err != nil {
-				return err
-			}
-			p.addElem(b)
-		}
-		return nil
-	case TypeZSet, TypeZSet2:
-		n, err := p.s.plainLen()
-		if err != nil {
-			return err
-		}
-		for ; n > 0; n-- {
-			if err := p.room(); err != nil {
-				return err
-			}
-			m, err := p.readElem()
-			if err != nil {
-				return err
-			}
-			var score float64
-			soff := p.s.off
-			if t == TypeZSet2 {
-				x, err := p.s.u64le()
-				if err != nil {
-					return err
-				}
-				score = math.Float64frombits(x)
-			} else {
-				l, err := p.s.byte()
-				if err != nil {
-					return err
-				}
-				switch l {
-				case 253:
-					score = math.NaN()
-				case 254:
-					score = math.Inf(1)
-				case 255:
-					score = math.Inf(-1)
-				default:
-					p.tmp, err = p.s.appendN(p.tmp[:0], uint64(l))
-					if err != nil {
-						return err
-					}
-					var ok bool
-					if score, ok = parseScore(p.tmp); !ok {
-						return p.errf(soff, "bad zset score %q", p.tmp)
-					}
-				}
-			}
-			p.c.Members = append(p.c.Members, ZMember{Member: m, Score: score})
-			p.pend += len(m) + 8
-		}
-		return nil
-	case TypeHash, TypeHashMetadata, TypeHashMetadataPreGA:
-		var minExpire uint64
-		if t == TypeHashMetadata {
-			x, err := p.s.u64le()
-			if err != nil {
-				return err
-			}
-			minExpire = x
-		}
-		n, err := p.s.plainLen()
-		if err != nil {
-			return err
-		}
-		for ; n > 0; n-- {
-			if err := p.room(); err != nil {
-				return err
-			}
-			exp := NoExpire
-			if t != TypeHash {
-				toff := p.s.off
-				ttl, err := p.s.plainLen()
-				if err != nil {
-					return err
-				}
-				if ttl != 0 {
-					if t == TypeHashMetadata {
-						ttl += minExpire - 1
-					}
-					if ttl > math.MaxInt64 {
-						return p.errf(toff, "bad hash field TTL")
-					}
-					exp = int64(ttl)
-				}
-			}
-			f, err := p.readElem()
-			if err != nil {
-				return err
-			}
-			v, err := p.readElem()
-			if err != nil {
-				return err
-			}
-			p.c.Fields = append(p.c.Fields, HashField{Field: f, Value: v, ExpireAt: exp})
-			p.pend += len(f) + len(v)
-		}
-		return nil
-	case TypeListQuicklist, TypeListQuicklist2:
-		n, err := p.s.plainLen()
-		if err != nil {
-			return err
-		}
-		for ; n > 0; n-- {
-			container := uint64(2) // packed
-			if t == TypeListQuicklist2 {
-				coff := p.s.off
-				if container, err = p.s.plainLen(); err != nil {
-					return err
-				}
-				if container != 1 && container != 2 {
-					return p.errf(coff, "bad quicklist node container %d", container)
-				}
-			}
-			if container == 1 { // plain node: one element
-				if err := p.room(); err != nil {
-					return err
-				}
-				b, err := p.readElem()
-				if err != nil {
-					return err
-				}
-				p.addElem(b)
-				continue
-			}
-			boff := p.s.off
-			blob, err := p.readBlob()
-			if err != nil {
-				return err
-			}
-			var it elemIter
-			if t == TypeListQuicklist {
-				it, err = newZiplistIter(blob)
-			} else {
-				it, err = newListpackIter(blob)
-			}
-			if err != nil {
-				return p.s.errf(boff, err, "bad %s node", t)
-			}
-			if err := p.elems(it, boff, true); err != nil {
-				return err
-			}
-		}
-		return nil
-	case TypeListZiplist, TypeSetIntset, TypeSetListpack:
-		boff := p.s.off
-		blob, err := p.readBlob()
-		if err != nil {
-			return err
-		}
-		var it elemIter
-		switch t {
-		case TypeListZiplist:
-			it, err = newZiplistIter(blob)
-		case TypeSetIntset:
-			it, err = newIntsetIter(blob)
-		default:
-			it, err = newListpackIter(blob)
-		}
-		if err != nil {
-			return p.s.errf(boff, err, "bad %s value", t)
-		}
-		return p.elems(it, boff, false)
-	case TypeZSetZiplist, TypeZSetListpack:
-		boff := p.s.off
-		blob, err := p.readBlob()
-		if err != nil {
-			return err
-		}
-		var it elemIter
-		if t == TypeZSetZiplist {
-			it, err = newZiplistIter(blob)
-		} else {
-			it, err = newListpackIter(blob)
-		}
-		if err != nil {
-			return p.s.errf(boff, err, "bad %s value", t)
-		}
-		for {
-			m, ok, err := it.next()
-			if err != nil {
-				return p.s.errf(boff, err, "bad %s value", t)
-			}
-			if !ok {
-				return nil
-			}
-			s, ok, err := it.next()
-			if err != nil || !ok {
-				return p.s.errf(boff, err, "bad %s value: member without score", t)
-			}
-			score, ok := elemScore(s)
-			if !ok {
-				return p.errf(boff, "bad %s value: bad score %q", t, s.s)
-			}
-			if err := p.room(); err != nil {
-				return err
-			}
-			mb := p.bytesOf(m, false)
-			p.c.Members = append(p.c.Members, ZMember{Member: mb, Score: score})
-			p.pend += len(mb) + 8
-		}
-	case TypeHashZipmap, TypeHashZiplist, TypeHashListpack, TypeHashListpackEx, TypeHashListpackExPreGA:
-		if t == TypeHashListpackEx {
-			if _, err := p.s.u64le(); err != nil { // min expire: informative
-				return err
-			}
-		}
-		boff := p.s.off
-		blob, err := p.readBlob()
-		if err != nil {
-			return err
-		}
-		var it elemIter
-		switch t {
-		case TypeHashZipmap:
-			it, err = newZipmapIter(blob)
-		case TypeHashZiplist:
-			it, err = newZiplistIter(blob)
-		default:
-			it, err = newListpackIter(blob)
-		}
-		if err != nil {
-			return p.s.errf(boff, err, "bad %s value", t)
-		}
-		withTTL := t == TypeHashListpackEx || t == TypeHashListpackExPreGA
-		for {
-			f, ok, err := it.next()
-			if err != nil {
-				return p.s.errf(boff, err, "bad %s value", t)
-			}
-			if !ok {
-				return nil
-			}
-			v, ok, err := it.next()
-			if err != nil || !ok {
-				return p.s.errf(boff, err, "bad %s value: field without value", t)
-			}
-			exp := NoExpire
-			if withTTL {
-				x, ok, err := it.next()
-				if err != nil || !ok || !x.isInt || x.i < 0 {
-					return p.s.errf(boff, err, "bad %s value: bad field TTL", t)
-				}
-				if x.i != 0 {
-					exp = x.i
-				}
-			}
-			if err := p.room(); err != nil {
-				return err
-			}
-			fb := p.bytesOf(f, false)
-			vb := p.bytesOf(v, false)
-			p.c.Fields = append(p.c.Fields, HashField{Field: fb, Value: vb, ExpireAt: exp})
-			p.pend += len(fb) + len(vb)
-		}
-	case TypeStreamListpacks, TypeStreamListpacks2, TypeStreamListpacks3:
-		return p.stream(t)
-	case TypeModule2:
-		id, err := p.s.plainLen()
-		if err != nil {
-			return err
-		}
-		if err := p.moduleData(); err != nil {
-			return err
-		}
-		name, ver := ModuleTypeName(id)
-		p.c.Module = &ModuleValue{ID: id, Name: name, EncVer: ver}
-		return nil
-	}
-	return p.errf(start, "unsupported object type %d (%s)", t, t)
-}
-
-func (p *parser) moduleData() error {
-	for {
-		off := p.s.off
-		op, err := p.s.plainLen()
-		if err != nil {
-			return err
-		}
-		switch op {
-		case 0: // EOF
-			return nil
-		case 1, 2: // signed, unsigned
-			if _, err := p.s.plainLen(); err != nil {
-				return err
-			}
-		case 3: // float
-			if _, err := p.s.fixed(4); err != nil {
-				return err
-			}
-		case 4: // double
-			if _, err := p.s.fixed(8); err != nil {
-				return err
-			}
-		case 5: // string
-			if p.tmp, err = p.appendString(p.tmp[:0]); err != nil {
-				return err
-			}
-		default:
-			return p.errf(off, "unknown module data opcode %d", op)
-		}
-	}
 }
