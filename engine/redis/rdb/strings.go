@@ -3,7 +3,6 @@
 package rdb
 
 import (
-	"encoding/binary"
 	"slices"
 	"strconv"
 )
@@ -16,29 +15,7 @@ func (p *parser) appendString(dst []byte) ([]byte, error) {
 		return dst, err
 	}
 	if enc {
-		switch n {
-		case 0:
-			b, err := p.s.fixed(1)
-			if err != nil {
-				return dst, err
-			}
-			return strconv.AppendInt(dst, int64(int8(b[0])), 10), nil
-		case 1:
-			b, err := p.s.fixed(2)
-			if err != nil {
-				return dst, err
-			}
-			return strconv.AppendInt(dst, int64(int16(binary.LittleEndian.Uint16(b))), 10), nil
-		case 2:
-			b, err := p.s.fixed(4)
-			if err != nil {
-				return dst, err
-			}
-			return strconv.AppendInt(dst, int64(int32(binary.LittleEndian.Uint32(b))), 10), nil
-		case 3:
-			return p.appendLZF(dst, off)
-		}
-		return dst, p.errf(off, "unknown string encoding %d", n)
+		return p.appendEncoded(dst, n, off)
 	}
 	if n > p.o.MaxStringBytes {
 		return dst, p.errf(off, "string length %d over the limit of %d", n, p.o.MaxStringBytes)
@@ -121,33 +98,33 @@ func (p *parser) stringValue() error {
 	}
 }
 
+// appendEncoded decodes a specially encoded string (an integer of 1, 2 or 4
+// bytes, or LZF) whose encoding byte, at off, has been read already, and
+// appends it to dst.
+func (p *parser) appendEncoded(dst []byte, enc uint64, off int64) ([]byte, error) {
+	switch enc {
+	case 0, 1, 2:
+		n := 1 << enc
+		b, err := p.s.fixed(n)
+		if err != nil {
+			return dst, err
+		}
+		return strconv.AppendInt(dst, leInt(b, n), 10), nil
+	case 3:
+		return p.appendLZF(dst, off)
+	}
+	return dst, p.errf(off, "unknown string encoding %d", enc)
+}
+
 // encodedString decodes a specially encoded string whose encoding byte has
-// been read already.
+// been read already: an integer into the arena, LZF into the blob buffer
+// (flushes reset the arena, and Redis holds LZF strings whole too).
 func (p *parser) encodedString(enc uint64) ([]byte, error) {
 	off := p.s.off - 1
-	var b []byte
-	var err error
-	switch enc {
-	case 0:
-		if b, err = p.s.fixed(1); err != nil {
-			return nil, err
-		}
-		return strconv.AppendInt(p.arena[:0], int64(int8(b[0])), 10), nil
-	case 1:
-		if b, err = p.s.fixed(2); err != nil {
-			return nil, err
-		}
-		return strconv.AppendInt(p.arena[:0], int64(int16(binary.LittleEndian.Uint16(b))), 10), nil
-	case 2:
-		if b, err = p.s.fixed(4); err != nil {
-			return nil, err
-		}
-		return strconv.AppendInt(p.arena[:0], int64(int32(binary.LittleEndian.Uint32(b))), 10), nil
-	case 3:
-		// Decode into a buffer of its own: flushes reset the arena.
+	if enc == 3 {
 		b, err := p.appendLZF(p.blob[:0], off)
 		p.blob = b
 		return b, err
 	}
-	return nil, p.errf(off, "unknown string encoding %d", enc)
+	return p.appendEncoded(p.arena[:0], enc, off)
 }
