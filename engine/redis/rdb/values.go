@@ -16,13 +16,13 @@ func (p *parser) value(t Type) error {
 	case TypeString:
 		return p.stringValue()
 	case TypeList, TypeSet:
-		return p.plainElems()
+		return p.repeat(p.plainElem)
 	case TypeZSet, TypeZSet2:
-		return p.plainZSet(t)
+		return p.repeat(func() error { return p.plainMember(t) })
 	case TypeHash, TypeHashMetadata, TypeHashMetadataPreGA:
 		return p.plainHash(t)
 	case TypeListQuicklist, TypeListQuicklist2:
-		return p.quicklist(t)
+		return p.repeat(func() error { return p.quicklistNode(t) })
 	case TypeListZiplist, TypeSetIntset, TypeSetListpack:
 		it, boff, err := p.readPacked(t, "value")
 		if err != nil {
@@ -41,16 +41,16 @@ func (p *parser) value(t Type) error {
 	return p.errf(p.s.off, "unsupported object type %d (%s)", t, t)
 }
 
-// ---- plain encodings: a length, then RDB strings ----
+// ---- plain encodings: a length, then that many elements of RDB strings ----
 
-// plainElems reads a list or set as a length and that many strings.
-func (p *parser) plainElems() error {
+// repeat reads a length, then calls read that many times.
+func (p *parser) repeat(read func() error) error {
 	n, err := p.s.plainLen()
 	if err != nil {
 		return err
 	}
 	for ; n > 0; n-- {
-		if err := p.plainElem(); err != nil {
+		if err := read(); err != nil {
 			return err
 		}
 	}
@@ -70,33 +70,27 @@ func (p *parser) plainElem() error {
 	return nil
 }
 
-// plainZSet reads a zset as a length and that many members, each followed
-// by its score: a binary double (TypeZSet2) or a string (TypeZSet).
-func (p *parser) plainZSet(t Type) error {
-	n, err := p.s.plainLen()
+// plainMember reads a zset member followed by its score: a binary double
+// (TypeZSet2) or a string (TypeZSet).
+func (p *parser) plainMember(t Type) error {
+	if err := p.room(); err != nil {
+		return err
+	}
+	m, err := p.readElem()
 	if err != nil {
 		return err
 	}
-	for ; n > 0; n-- {
-		if err := p.room(); err != nil {
-			return err
-		}
-		m, err := p.readElem()
+	var score float64
+	if t == TypeZSet2 {
+		x, err := p.s.u64le()
 		if err != nil {
 			return err
 		}
-		var score float64
-		if t == TypeZSet2 {
-			x, err := p.s.u64le()
-			if err != nil {
-				return err
-			}
-			score = math.Float64frombits(x)
-		} else if score, err = p.stringScore(); err != nil {
-			return err
-		}
-		p.addMember(m, score)
+		score = math.Float64frombits(x)
+	} else if score, err = p.stringScore(); err != nil {
+		return err
 	}
+	p.addMember(m, score)
 	return nil
 }
 
@@ -126,9 +120,8 @@ func (p *parser) stringScore() (float64, error) {
 	return score, nil
 }
 
-// plainHash reads a hash as a length and that many field/value pairs. The
-// hashes with field TTLs put a TTL before each field; TypeHashMetadata
-// stores them relative to a minimum expire time that comes first.
+// plainHash reads a hash as a length and that many fields. TypeHashMetadata
+// starts with a minimum expire time, which its field TTLs are relative to.
 func (p *parser) plainHash(t Type) error {
 	var minExpire uint64
 	if t == TypeHashMetadata {
@@ -138,30 +131,31 @@ func (p *parser) plainHash(t Type) error {
 		}
 		minExpire = x
 	}
-	n, err := p.s.plainLen()
+	return p.repeat(func() error { return p.plainField(t, minExpire) })
+}
+
+// plainField reads a hash field and its value; in the hashes with field
+// TTLs (all but TypeHash) the field's TTL comes first.
+func (p *parser) plainField(t Type, minExpire uint64) error {
+	if err := p.room(); err != nil {
+		return err
+	}
+	exp := NoExpire
+	if t != TypeHash {
+		var err error
+		if exp, err = p.fieldTTL(t, minExpire); err != nil {
+			return err
+		}
+	}
+	f, err := p.readElem()
 	if err != nil {
 		return err
 	}
-	for ; n > 0; n-- {
-		if err := p.room(); err != nil {
-			return err
-		}
-		exp := NoExpire
-		if t != TypeHash {
-			if exp, err = p.fieldTTL(t, minExpire); err != nil {
-				return err
-			}
-		}
-		f, err := p.readElem()
-		if err != nil {
-			return err
-		}
-		v, err := p.readElem()
-		if err != nil {
-			return err
-		}
-		p.addField(f, v, exp)
+	v, err := p.readElem()
+	if err != nil {
+		return err
 	}
+	p.addField(f, v, exp)
 	return nil
 }
 
@@ -215,40 +209,30 @@ func (p *parser) readPacked(t Type, what string) (elemIter, int64, error) {
 	return it, boff, nil
 }
 
-// quicklist reads a list as a length and that many nodes: ziplists
-// (TypeListQuicklist), or listpacks and plain one-element nodes
-// (TypeListQuicklist2, where a container number precedes each node).
-func (p *parser) quicklist(t Type) error {
-	n, err := p.s.plainLen()
+// quicklistNode reads a node of a quicklist (a list as a length and that
+// many nodes): a ziplist (TypeListQuicklist), or a listpack or a plain
+// one-element node, after a container number saying which
+// (TypeListQuicklist2).
+func (p *parser) quicklistNode(t Type) error {
+	container := uint64(2) // packed
+	if t == TypeListQuicklist2 {
+		coff := p.s.off
+		var err error
+		if container, err = p.s.plainLen(); err != nil {
+			return err
+		}
+		if container != 1 && container != 2 {
+			return p.errf(coff, "bad quicklist node container %d", container)
+		}
+	}
+	if container == 1 { // plain node: one element
+		return p.plainElem()
+	}
+	it, boff, err := p.readPacked(t, "node")
 	if err != nil {
 		return err
 	}
-	for ; n > 0; n-- {
-		container := uint64(2) // packed
-		if t == TypeListQuicklist2 {
-			coff := p.s.off
-			if container, err = p.s.plainLen(); err != nil {
-				return err
-			}
-			if container != 1 && container != 2 {
-				return p.errf(coff, "bad quicklist node container %d", container)
-			}
-		}
-		if container == 1 { // plain node: one element
-			if err := p.plainElem(); err != nil {
-				return err
-			}
-			continue
-		}
-		it, boff, err := p.readPacked(t, "node")
-		if err != nil {
-			return err
-		}
-		if err := p.elems(it, boff, true); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.elems(it, boff, true)
 }
 
 // pair reads the next two elements of it, a blob of type t at boff; ok is
