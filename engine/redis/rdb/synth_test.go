@@ -125,6 +125,20 @@ func parseBytes(t *testing.T, data []byte, o Options) (*collector, Info) {
 	return col, info
 }
 
+// builtKey returns key k (DB 0) of col, failing t if it is missing, and
+// checks that its captured raw bytes are the ones w wrote.
+func builtKey(t *testing.T, col *collector, w *rdbBuilder, k string) *collected {
+	t.Helper()
+	c := col.get(0, k)
+	if c == nil {
+		t.Fatalf("%s missing", k)
+	}
+	if !bytes.Equal(c.raw, w.raws[k]) {
+		t.Errorf("%s: raw %.64x (%d bytes), want %.64x (%d bytes)", k, c.raw, len(c.raw), w.raws[k], len(w.raws[k]))
+	}
+	return c
+}
+
 func strs(k *collected) []string { return toStrings(k.elems) }
 
 func TestOldEncodings(t *testing.T) {
@@ -135,16 +149,7 @@ func TestOldEncodings(t *testing.T) {
 		if info.Version != 9 || !info.Verified || info.Bytes != int64(len(data)) || info.Functions != 1 || col.modAux != 1 {
 			t.Fatalf("info %+v", info)
 		}
-		get := func(k string) *collected {
-			c := col.get(0, k)
-			if c == nil {
-				t.Fatalf("%s missing", k)
-			}
-			if !bytes.Equal(c.raw, w.raws[k]) {
-				t.Errorf("%s: raw %x, want %x", k, c.raw, w.raws[k])
-			}
-			return c
-		}
+		get := func(k string) *collected { return builtKey(t, col, w, k) }
 		eq := func(k string, got, want any) {
 			t.Helper()
 			if g, w := strings.Join(toAny(got), "|"), strings.Join(toAny(want), "|"); g != w {
@@ -247,16 +252,7 @@ func TestNewEncodings(t *testing.T) {
 		if info.Version != 12 || !info.Verified || info.Functions != 1 {
 			t.Fatalf("info %+v", info)
 		}
-		get := func(k string) *collected {
-			c := col.get(0, k)
-			if c == nil {
-				t.Fatalf("%s missing", k)
-			}
-			if !bytes.Equal(c.raw, w.raws[k]) {
-				t.Errorf("%s: raw differs", k)
-			}
-			return c
-		}
+		get := func(k string) *collected { return builtKey(t, col, w, k) }
 		eq := func(k string, got, want []string) {
 			t.Helper()
 			if strings.Join(got, "|") != strings.Join(want, "|") {
