@@ -98,6 +98,8 @@ type keyMeta struct {
 
 var noKeyMeta = keyMeta{expire: NoExpire, idle: -1, freq: -1}
 
+// run reads the header, then opcodes and keys up to and including the EOF
+// opcode and the checksum.
 func (p *parser) run() error {
 	if err := p.header(); err != nil {
 		return err
