@@ -131,6 +131,21 @@ func lzfCompress(in []byte) []byte {
 	return out
 }
 
+// appendTaggedInt appends v in the smallest of 2, 3, 4 and 8 little-endian
+// bytes that holds it, after the tag for that width: the integer encodings
+// ziplists and listpacks share but for their tags.
+func appendTaggedInt(b []byte, v int64, tags [4]byte) []byte {
+	switch {
+	case v >= math.MinInt16 && v <= math.MaxInt16:
+		return binary.LittleEndian.AppendUint16(append(b, tags[0]), uint16(v))
+	case v >= -1<<23 && v < 1<<23:
+		return append(b, tags[1], byte(v), byte(v>>8), byte(v>>16))
+	case v >= math.MinInt32 && v <= math.MaxInt32:
+		return binary.LittleEndian.AppendUint32(append(b, tags[2]), uint32(v))
+	}
+	return binary.LittleEndian.AppendUint64(append(b, tags[3]), uint64(v))
+}
+
 // ziplist encodes items (string or int64) as a ziplist.
 func ziplist(items ...any) []byte {
 	b := make([]byte, 10)
@@ -162,17 +177,8 @@ func ziplist(items ...any) []byte {
 				b = append(b, 0xf1+byte(v))
 			case v >= math.MinInt8 && v <= math.MaxInt8:
 				b = append(b, 0xfe, byte(v))
-			case v >= math.MinInt16 && v <= math.MaxInt16:
-				b = append(b, 0xc0)
-				b = binary.LittleEndian.AppendUint16(b, uint16(v))
-			case v >= -1<<23 && v < 1<<23:
-				b = append(b, 0xf0, byte(v), byte(v>>8), byte(v>>16))
-			case v >= math.MinInt32 && v <= math.MaxInt32:
-				b = append(b, 0xd0)
-				b = binary.LittleEndian.AppendUint32(b, uint32(v))
 			default:
-				b = append(b, 0xe0)
-				b = binary.LittleEndian.AppendUint64(b, uint64(v))
+				b = appendTaggedInt(b, v, [4]byte{0xc0, 0xf0, 0xd0, 0xe0})
 			}
 		}
 		prevlen = len(b) - start
@@ -208,17 +214,8 @@ func listpack(items ...any) []byte {
 			case v >= -4096 && v <= 4095:
 				u := uint64(v) & 0x1fff
 				b = append(b, 0xc0|byte(u>>8), byte(u))
-			case v >= math.MinInt16 && v <= math.MaxInt16:
-				b = append(b, 0xf1)
-				b = binary.LittleEndian.AppendUint16(b, uint16(v))
-			case v >= -1<<23 && v < 1<<23:
-				b = append(b, 0xf2, byte(v), byte(v>>8), byte(v>>16))
-			case v >= math.MinInt32 && v <= math.MaxInt32:
-				b = append(b, 0xf3)
-				b = binary.LittleEndian.AppendUint32(b, uint32(v))
 			default:
-				b = append(b, 0xf4)
-				b = binary.LittleEndian.AppendUint64(b, uint64(v))
+				b = appendTaggedInt(b, v, [4]byte{0xf1, 0xf2, 0xf3, 0xf4})
 			}
 		}
 		l := len(b) - start

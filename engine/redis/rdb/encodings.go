@@ -21,6 +21,22 @@ func (e elem) appendTo(dst []byte) []byte {
 	return append(dst, e.s...)
 }
 
+// leInt decodes the n-byte (1, 2, 3, 4 or 8) little-endian two's complement
+// integer at the start of b.
+func leInt(b []byte, n int) int64 {
+	switch n {
+	case 1:
+		return int64(int8(b[0]))
+	case 2:
+		return int64(int16(binary.LittleEndian.Uint16(b)))
+	case 3:
+		return int64(int32(uint32(b[0])<<8|uint32(b[1])<<16|uint32(b[2])<<24) >> 8)
+	case 4:
+		return int64(int32(binary.LittleEndian.Uint32(b)))
+	}
+	return int64(binary.LittleEndian.Uint64(b))
+}
+
 var (
 	errZiplist  = errors.New("corrupt ziplist")
 	errListpack = errors.New("corrupt listpack")
@@ -87,7 +103,6 @@ func (z *ziplistIter) next() (elem, bool, error) {
 		p += 5
 	default:
 		p++
-		var v int64
 		var n int
 		switch {
 		case enc == 0xc0:
@@ -109,20 +124,8 @@ func (z *ziplistIter) next() (elem, bool, error) {
 		if p+n > end {
 			return elem{}, false, errZiplist
 		}
-		switch n {
-		case 1:
-			v = int64(int8(b[p]))
-		case 2:
-			v = int64(int16(binary.LittleEndian.Uint16(b[p:])))
-		case 3:
-			v = int64(int32(uint32(b[p])<<8|uint32(b[p+1])<<16|uint32(b[p+2])<<24) >> 8)
-		case 4:
-			v = int64(int32(binary.LittleEndian.Uint32(b[p:])))
-		case 8:
-			v = int64(binary.LittleEndian.Uint64(b[p:]))
-		}
 		z.pos = p + n
-		return elem{i: v, isInt: true}, true, nil
+		return elem{i: leInt(b[p:], n), isInt: true}, true, nil
 	}
 	if l < 0 || l > end-p {
 		return elem{}, false, errZiplist
@@ -216,19 +219,7 @@ func (it *listpackIter) next() (elem, bool, error) {
 		if p+1+n > end {
 			return elem{}, false, errListpack
 		}
-		d := b[p+1:]
-		var v int64
-		switch n {
-		case 2:
-			v = int64(int16(binary.LittleEndian.Uint16(d)))
-		case 3:
-			v = int64(int32(uint32(d[0])<<8|uint32(d[1])<<16|uint32(d[2])<<24) >> 8)
-		case 4:
-			v = int64(int32(binary.LittleEndian.Uint32(d)))
-		case 8:
-			v = int64(binary.LittleEndian.Uint64(d))
-		}
-		e, size = elem{i: v, isInt: true}, 1+n
+		e, size = elem{i: leInt(b[p+1:], n), isInt: true}, 1+n
 	default:
 		return elem{}, false, errListpack
 	}
@@ -263,16 +254,7 @@ func (it *intsetIter) next() (elem, bool, error) {
 	if it.pos >= len(it.b) {
 		return elem{}, false, nil
 	}
-	d := it.b[it.pos:]
-	var v int64
-	switch it.w {
-	case 2:
-		v = int64(int16(binary.LittleEndian.Uint16(d)))
-	case 4:
-		v = int64(int32(binary.LittleEndian.Uint32(d)))
-	default:
-		v = int64(binary.LittleEndian.Uint64(d))
-	}
+	v := leInt(it.b[it.pos:], it.w)
 	it.pos += it.w
 	return elem{i: v, isInt: true}, true, nil
 }

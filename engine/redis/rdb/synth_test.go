@@ -11,17 +11,24 @@ import (
 	"testing"
 )
 
+// synthFile starts a file of RDB version ver with the redis-ver aux field
+// redisVer. n scales its long values: 10, or 1 when big is false.
+func synthFile(ver int, redisVer string, big bool) (w *rdbBuilder, n int) {
+	n = 1
+	if big {
+		n = 10
+	}
+	w = newRDB(ver)
+	w.byte(opAux).str("redis-ver").str(redisVer)
+	return w, n
+}
+
 // oldFile builds a v9 file with the encodings of Redis 2.x to 6.x.
 func oldFile() *rdbBuilder { return oldFileSized(true) }
 
 // oldFileSized builds it without its long values when big is false (fuzz seeds).
 func oldFileSized(big bool) *rdbBuilder {
-	n := 1
-	if big {
-		n = 10
-	}
-	w := newRDB(9)
-	w.byte(opAux).str("redis-ver").str("5.0.0")
+	w, n := synthFile(9, "5.0.0", big)
 	w.byte(opAux).str("redis-bits").intStr(0, 64)
 	w.byte(opSelectDB).len(0).byte(opResizeDB).len(20).len(2)
 	w.key(TypeString, "s:int8").intStr(0, -100).done("s:int8")
@@ -74,12 +81,7 @@ func oldFileSized(big bool) *rdbBuilder {
 func newFile() *rdbBuilder { return newFileSized(true) }
 
 func newFileSized(big bool) *rdbBuilder {
-	n := 1
-	if big {
-		n = 10
-	}
-	w := newRDB(12)
-	w.byte(opAux).str("redis-ver").str("7.4.0")
+	w, n := synthFile(12, "7.4.0", big)
 	w.byte(opFunction2).str("#!lua name=lib\nredis.register_function('f', function() return 1 end)")
 	w.byte(opSelectDB).len(0).byte(opResizeDB).len(10).len(0)
 	w.byte(opSlotInfo).len(1234).len(10).len(0)
@@ -123,6 +125,20 @@ func parseBytes(t *testing.T, data []byte, o Options) (*collector, Info) {
 	return col, info
 }
 
+// builtKey returns key k (DB 0) of col, failing t if it is missing, and
+// checks that its captured raw bytes are the ones w wrote.
+func builtKey(t *testing.T, col *collector, w *rdbBuilder, k string) *collected {
+	t.Helper()
+	c := col.get(0, k)
+	if c == nil {
+		t.Fatalf("%s missing", k)
+	}
+	if !bytes.Equal(c.raw, w.raws[k]) {
+		t.Errorf("%s: raw %.64x (%d bytes), want %.64x (%d bytes)", k, c.raw, len(c.raw), w.raws[k], len(w.raws[k]))
+	}
+	return c
+}
+
 func strs(k *collected) []string { return toStrings(k.elems) }
 
 func TestOldEncodings(t *testing.T) {
@@ -133,16 +149,7 @@ func TestOldEncodings(t *testing.T) {
 		if info.Version != 9 || !info.Verified || info.Bytes != int64(len(data)) || info.Functions != 1 || col.modAux != 1 {
 			t.Fatalf("info %+v", info)
 		}
-		get := func(k string) *collected {
-			c := col.get(0, k)
-			if c == nil {
-				t.Fatalf("%s missing", k)
-			}
-			if !bytes.Equal(c.raw, w.raws[k]) {
-				t.Errorf("%s: raw %x, want %x", k, c.raw, w.raws[k])
-			}
-			return c
-		}
+		get := func(k string) *collected { return builtKey(t, col, w, k) }
 		eq := func(k string, got, want any) {
 			t.Helper()
 			if g, w := strings.Join(toAny(got), "|"), strings.Join(toAny(want), "|"); g != w {
@@ -245,16 +252,7 @@ func TestNewEncodings(t *testing.T) {
 		if info.Version != 12 || !info.Verified || info.Functions != 1 {
 			t.Fatalf("info %+v", info)
 		}
-		get := func(k string) *collected {
-			c := col.get(0, k)
-			if c == nil {
-				t.Fatalf("%s missing", k)
-			}
-			if !bytes.Equal(c.raw, w.raws[k]) {
-				t.Errorf("%s: raw differs", k)
-			}
-			return c
-		}
+		get := func(k string) *collected { return builtKey(t, col, w, k) }
 		eq := func(k string, got, want []string) {
 			t.Helper()
 			if strings.Join(got, "|") != strings.Join(want, "|") {
