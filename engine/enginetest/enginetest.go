@@ -148,16 +148,24 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// Wait polls the migration until cond holds and returns it; it fails the
-// test (showing the migration) after timeout, or as soon as the migration
-// failed unless what mentions "fail".
+// Wait polls the migration until cond holds and returns it (WaitFor on
+// the suite's store).
 func (env *Env) Wait(t *testing.T, id, what string, timeout time.Duration, cond func(m *ferry.Migration) bool) *ferry.Migration {
+	t.Helper()
+	return WaitFor(t, env.Store, id, what, timeout, cond)
+}
+
+// WaitFor polls a migration in store until cond holds and returns it; it
+// fails the test (showing the migration) after timeout, or as soon as the
+// migration failed unless what mentions "fail". Every engine's tests wait
+// with it.
+func WaitFor(t testing.TB, store ferry.Store, id, what string, timeout time.Duration, cond func(m *ferry.Migration) bool) *ferry.Migration {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var m *ferry.Migration
 	for time.Now().Before(deadline) {
 		var err error
-		m, err = env.Store.GetMigration(context.Background(), id)
+		m, err = store.GetMigration(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/agent"
+	"github.com/ferrymigrate/ferry/engine/enginetest"
 	mongoengine "github.com/ferrymigrate/ferry/engine/mongo"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 	"github.com/ferrymigrate/ferry/sqlite"
@@ -128,25 +129,7 @@ func (e *env) create(modes ferry.Modes, opts ferry.Options) *ferry.Migration {
 
 func waitFor(t *testing.T, store ferry.Store, id, what string, timeout time.Duration, cond func(m *ferry.Migration) bool) *ferry.Migration {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var m *ferry.Migration
-	for time.Now().Before(deadline) {
-		var err error
-		m, err = store.GetMigration(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond(m) {
-			return m
-		}
-		if m.State == ferry.StateFailed && !strings.Contains(what, "fail") {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	b, _ := json.MarshalIndent(m, "", "  ")
-	t.Fatalf("waiting for %s: %s", what, b)
-	return nil
+	return enginetest.WaitFor(t, store, id, what, timeout, cond)
 }
 
 func (e *env) wait(id, what string, timeout time.Duration, cond func(m *ferry.Migration) bool) *ferry.Migration {

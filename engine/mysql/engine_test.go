@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/agent"
+	"github.com/ferrymigrate/ferry/engine/enginetest"
 	mysqlengine "github.com/ferrymigrate/ferry/engine/mysql"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 	"github.com/ferrymigrate/ferry/sqlite"
@@ -117,25 +117,7 @@ func (e *env) wait(id, what string, timeout time.Duration, cond func(m *ferry.Mi
 
 func waitFor(t *testing.T, store ferry.Store, id, what string, timeout time.Duration, cond func(m *ferry.Migration) bool) *ferry.Migration {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var m *ferry.Migration
-	for time.Now().Before(deadline) {
-		var err error
-		m, err = store.GetMigration(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond(m) {
-			return m
-		}
-		if m.State == ferry.StateFailed && !strings.Contains(what, "fail") {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	b, _ := json.MarshalIndent(m, "", "  ")
-	t.Fatalf("waiting for %s: %s", what, b)
-	return nil
+	return enginetest.WaitFor(t, store, id, what, timeout, cond)
 }
 
 func exec1(t testing.TB, db *sql.DB, stmts ...string) {

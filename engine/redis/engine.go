@@ -60,13 +60,14 @@ type mode interface {
 
 // mode returns the runner of a job's mode.
 func (e *Engine) mode(o *config.Options) mode {
+	d := kit.Deps{Logger: e.Logger, WriterConns: e.WriterConns, Links: &e.links}
 	switch o.Mode {
 	case config.ModeScan:
-		return &scan.Mode{Logger: e.Logger, WriterConns: e.WriterConns, Links: &e.links}
+		return &scan.Mode{Deps: d}
 	case config.ModeBackupImport:
-		return &backup.Mode{Logger: e.Logger, WriterConns: e.WriterConns, Config: &e.Backups}
+		return &backup.Mode{Deps: d, Config: &e.Backups}
 	}
-	return &psync.Mode{Logger: e.Logger, WriterConns: e.WriterConns, Links: &e.links}
+	return &psync.Mode{Deps: d}
 }
 
 // Check validates a job for this engine without touching the network.

@@ -20,81 +20,27 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ferrymigrate/ferry"
-	"github.com/ferrymigrate/ferry/agent"
-	redisengine "github.com/ferrymigrate/ferry/engine/redis"
 	"github.com/ferrymigrate/ferry/engine/redis/backup"
 	"github.com/ferrymigrate/ferry/engine/redis/internal/redistest"
 	"github.com/ferrymigrate/ferry/engine/redis/verify"
 	"github.com/ferrymigrate/ferry/http/dcs"
 	"github.com/ferrymigrate/ferry/http/httpauth"
 	"github.com/ferrymigrate/ferry/internal/testharness"
-	"github.com/ferrymigrate/ferry/sqlite"
 )
 
-// bkEnv is a source redis-server (where backups come from), a target, a
-// service on SQLite and a redis engine with a backup configuration.
-type bkEnv struct {
-	t    *testing.T
-	ctx  context.Context
-	src  *testharness.RedisServer
-	dst  string
-	srcC *goredis.Client
-	dstC *goredis.Client
-
-	eng   *redisengine.Engine
-	store ferry.Store
-	svc   *ferry.Service
-	reg   *ferry.Registry
-	org   *ferry.Organization
-	proj  *ferry.Project
-}
-
-func bkLogger() *slog.Logger {
-	if os.Getenv("FERRY_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// bkEnv is the Redis test env (a source redis-server, where backups come
+// from, a target, a service on SQLite) with a backup configuration.
+type bkEnv struct{ *redistest.Env }
 
 func newBkEnv(t *testing.T, srcArgs ...string) *bkEnv {
 	t.Helper()
-	e := &bkEnv{t: t}
-	e.src = testharness.StartRedisServer(t, append([]string{"--enable-debug-command", "yes"}, srcArgs...)...)
-	e.dst = testharness.StartRedis(t, "--enable-debug-command", "yes")
-	e.srcC = goredis.NewClient(redistest.ClientOptions(e.src.Addr))
-	e.dstC = goredis.NewClient(redistest.ClientOptions(e.dst))
-	t.Cleanup(func() { e.srcC.Close(); e.dstC.Close() })
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e.store = db
-	e.eng = redisengine.New(bkLogger())
-	e.eng.Backups.Dir = filepath.Join(t.TempDir(), "backups")
-	e.eng.Backups.AllowedDirs = []string{os.TempDir(), "/tmp", e.src.Dir} // the tests' backup_dirs are temporary directories
-	e.reg = ferry.NewRegistry()
-	e.reg.Register(e.eng)
-	e.svc = ferry.NewService(db, e.reg, bkLogger())
-	sys := ferry.WithPrincipal(context.Background(), ferry.SystemPrincipal)
-	if e.org, err = e.svc.CreateOrg(sys, "acme"); err != nil {
-		t.Fatal(err)
-	}
-	if e.proj, err = e.svc.CreateProject(sys, e.org.ID, "prod"); err != nil {
-		t.Fatal(err)
-	}
-	e.ctx = sys
+	e := &bkEnv{redistest.NewEnv(t, srcArgs...)}
+	e.Engine.Backups.Dir = filepath.Join(t.TempDir(), "backups")
+	e.Engine.Backups.AllowedDirs = []string{os.TempDir(), "/tmp", e.Server.Dir} // the tests' backup_dirs are temporary directories
 	return e
 }
 
-func (e *bkEnv) startAgent() {
-	a := agent.New(agent.Config{ID: "bk-agent", Store: e.store, Registry: e.reg, Service: e.svc, Logger: bkLogger(),
-		LeaseTTL: 2 * time.Second, PollInterval: 50 * time.Millisecond, RetryBackoff: 200 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Run(ctx) }()
-	e.t.Cleanup(func() { cancel(); <-done })
-}
+func (e *bkEnv) startAgent() { e.Agent("bk-agent") }
 
 // importJob creates and starts a backup import into the target.
 func (e *bkEnv) importJob(t *testing.T, verifyStep bool, extra map[string]string) *ferry.Migration {
@@ -103,10 +49,10 @@ func (e *bkEnv) importJob(t *testing.T, verifyStep bool, extra map[string]string
 	for k, v := range extra {
 		x[k] = v
 	}
-	m := &ferry.Migration{ProjectID: e.proj.ID, Engine: ferry.KindRedis,
-		Target: ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.dst}},
+	m := &ferry.Migration{ProjectID: e.Proj.ID, Engine: ferry.KindRedis,
+		Target: ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Dst}},
 		Modes:  ferry.Modes{Full: true, Verify: verifyStep}, Options: ferry.Options{Extra: x}}
-	if err := e.svc.CreateMigration(e.ctx, m, true); err != nil {
+	if err := e.Svc.CreateMigration(e.Ctx, m, true); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -118,7 +64,7 @@ func (e *bkEnv) waitState(t *testing.T, id string, want ferry.State, timeout tim
 	var m *ferry.Migration
 	for time.Now().Before(deadline) {
 		var err error
-		if m, err = e.store.GetMigration(context.Background(), id); err != nil {
+		if m, err = e.Store.GetMigration(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
 		if m.State == want || (m.State.Terminal() && want != ferry.StateFailed) || (want == ferry.StateFailed && m.State == ferry.StateCompleted) {
@@ -135,7 +81,7 @@ func (e *bkEnv) waitState(t *testing.T, id string, want ferry.State, timeout tim
 
 // assertSame compares source and target: key by key (package verify,
 // 0 missing / 0 extra / 0 different) and DEBUG DIGEST.
-func (e *bkEnv) assertSame(t *testing.T) { assertEqual(t, e.srcC, e.dstC) }
+func (e *bkEnv) assertSame(t *testing.T) { assertEqual(t, e.SrcC, e.DstC) }
 
 func assertEqual(t *testing.T, want, got *goredis.Client) {
 	t.Helper()
@@ -146,7 +92,7 @@ func assertEqual(t *testing.T, want, got *goredis.Client) {
 	if !rep.Equal() || rep.Checked == 0 {
 		t.Fatalf("verify: %s; samples %+v", rep, rep.Samples)
 	}
-	if a, b := bkDigest(t, want), bkDigest(t, got); a != b {
+	if a, b := redistest.Digest(t, want), redistest.Digest(t, got); a != b {
 		t.Fatalf("DEBUG DIGEST differs: %s, target %s", a, b)
 	}
 	if fn, err := got.Do(context.Background(), "FCALL", "ferryfn", 0).Int(); err != nil || fn != 1 {
@@ -154,22 +100,13 @@ func assertEqual(t *testing.T, want, got *goredis.Client) {
 	}
 }
 
-func bkDigest(t *testing.T, c *goredis.Client) string {
-	t.Helper()
-	s, err := c.Do(context.Background(), "DEBUG", "DIGEST").Text()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // bkSave makes the source write its RDB and returns its path.
 func (e *bkEnv) bkSave() string {
-	e.t.Helper()
-	if err := e.srcC.Save(context.Background()).Err(); err != nil {
-		e.t.Fatal(err)
+	e.T.Helper()
+	if err := e.SrcC.Save(context.Background()).Err(); err != nil {
+		e.T.Fatal(err)
 	}
-	return filepath.Join(e.src.Dir, "dump.rdb")
+	return filepath.Join(e.Server.Dir, "dump.rdb")
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -197,7 +134,7 @@ func stepOf(t *testing.T, m *ferry.Migration, name ferry.StepName) *ferry.Step {
 
 func TestBackupImportRDBFromDirectory(t *testing.T) {
 	e := newBkEnv(t)
-	redistest.Populate(t, e.srcC, "rdb:")
+	redistest.Populate(t, e.SrcC, "rdb:")
 	dir := t.TempDir()
 	copyFile(t, e.bkSave(), filepath.Join(dir, "nightly", "dump.rdb"))
 	e.startAgent()
@@ -228,25 +165,25 @@ func TestBackupImportRDBFromDirectory(t *testing.T) {
 
 func TestBackupImportVerifyFindsDifferences(t *testing.T) {
 	e := newBkEnv(t)
-	redistest.Populate(t, e.srcC, "v:")
+	redistest.Populate(t, e.SrcC, "v:")
 	dir := t.TempDir()
 	copyFile(t, e.bkSave(), filepath.Join(dir, "dump.rdb"))
 	e.startAgent()
 	m := e.importJob(t, false, map[string]string{"backup_dir": dir, "backup_files": "dump.rdb"})
 	e.waitState(t, m.ID, ferry.StateCompleted, 60*time.Second)
 	ctx := context.Background()
-	e.dstC.Set(ctx, "v:str:0", "changed", 0)
-	e.dstC.Del(ctx, "v:biglist:0")
-	e.dstC.ZAdd(ctx, "v:zset:0", goredis.Z{Score: math.Nextafter(1.0/3, 1), Member: "e"})
-	e.dstC.Persist(ctx, "v:ttl:0")
-	e.dstC.Set(ctx, "v:extra", "x", 0)
-	m = &ferry.Migration{ProjectID: e.proj.ID, Engine: ferry.KindRedis,
-		Target:  ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.dst}},
+	e.DstC.Set(ctx, "v:str:0", "changed", 0)
+	e.DstC.Del(ctx, "v:biglist:0")
+	e.DstC.ZAdd(ctx, "v:zset:0", goredis.Z{Score: math.Nextafter(1.0/3, 1), Member: "e"})
+	e.DstC.Persist(ctx, "v:ttl:0")
+	e.DstC.Set(ctx, "v:extra", "x", 0)
+	m = &ferry.Migration{ProjectID: e.Proj.ID, Engine: ferry.KindRedis,
+		Target:  ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Dst}},
 		Modes:   ferry.Modes{Full: true, Verify: true},
 		Options: ferry.Options{Conflict: ferry.ConflictReplace, Extra: map[string]string{"mode": "backup_import", "backup_dir": dir, "backup_files": "dump.rdb"}}}
 	// Only the verify step: run it directly on the engine.
 	rt := &fakeRT{}
-	err := e.eng.RunStep(ctx, m, ferry.StepVerify, rt)
+	err := e.Engine.RunStep(ctx, m, ferry.StepVerify, rt)
 	if err == nil || !strings.Contains(err.Error(), "1 missing") || !strings.Contains(err.Error(), "3 different") {
 		t.Fatalf("verify: %v (%s)", err, rt.msg)
 	}
@@ -255,7 +192,7 @@ func TestBackupImportVerifyFindsDifferences(t *testing.T) {
 	}
 	// Conflict policy fail: the job owns the target, so the extra key counts.
 	m.Options.Conflict = ""
-	err = e.eng.RunStep(ctx, m, ferry.StepVerify, rt)
+	err = e.Engine.RunStep(ctx, m, ferry.StepVerify, rt)
 	if err == nil || rt.c.Extra != 1 {
 		t.Fatalf("verify: %v %+v", err, rt.c)
 	}
@@ -282,7 +219,7 @@ func (r *fakeRT) Message(s string) {
 }
 func (r *fakeRT) Save(_ context.Context, cp json.RawMessage) error { r.cp = cp; return nil }
 func (r *fakeRT) Cutover() <-chan struct{}                         { return nil }
-func (r *fakeRT) Logger() *slog.Logger                             { return bkLogger() }
+func (r *fakeRT) Logger() *slog.Logger                             { return redistest.Logger(nil) }
 func (r *fakeRT) AgentID() string                                  { return "test" }
 
 func s3Config(t *testing.T) (*backup.S3Config, *minio.Client) {
@@ -307,12 +244,12 @@ func upload(t *testing.T, cl *minio.Client, bucket, name, file string) int64 {
 func TestBackupImportRDBFromS3(t *testing.T) {
 	e := newBkEnv(t)
 	cfg, cl := s3Config(t)
-	e.eng.Backups.S3 = cfg
+	e.Engine.Backups.S3 = cfg
 	ctx := context.Background()
 	if err := cl.MakeBucket(ctx, "redis-backups", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	redistest.Populate(t, e.srcC, "s3:")
+	redistest.Populate(t, e.SrcC, "s3:")
 	size := upload(t, cl, "redis-backups", "2026/dump.rdb", e.bkSave())
 	e.startAgent()
 	files, _ := json.Marshal([]map[string]any{{"file_name": "2026/dump.rdb", "size": fmt.Sprint(size), "update_at": "2026-01-02 03:04:05"}})
@@ -420,17 +357,17 @@ func TestBackupImportAOF(t *testing.T) {
 		t.Run("aof-use-rdb-preamble="+preamble, func(t *testing.T) {
 			e := newBkEnv(t, "--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", preamble)
 			ctx := context.Background()
-			redistest.Populate(t, e.srcC, "pre:")
+			redistest.Populate(t, e.SrcC, "pre:")
 			// Rewrite: the base file holds the data set (an RDB with the
 			// preamble, commands without); later writes go to the
 			// incremental file.
-			if err := e.srcC.BgRewriteAOF(ctx).Err(); err != nil {
+			if err := e.SrcC.BgRewriteAOF(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
-			waitAOFRewrite(t, e.srcC)
-			redistest.Populate(t, e.srcC, "post:")
-			aofWrites(t, e.srcC)
-			aofDir := filepath.Join(e.src.Dir, "appendonlydir")
+			waitAOFRewrite(t, e.SrcC)
+			redistest.Populate(t, e.SrcC, "post:")
+			aofWrites(t, e.SrcC)
+			aofDir := filepath.Join(e.Server.Dir, "appendonlydir")
 			ents, err := os.ReadDir(aofDir)
 			if err != nil {
 				t.Fatal(err)
@@ -458,11 +395,11 @@ func TestBackupImportAOF(t *testing.T) {
 			if preamble == "yes" && !bytes.HasPrefix(b1, []byte("REDIS")) || preamble == "no" && !bytes.HasPrefix(b1, []byte("*")) {
 				t.Fatalf("base file %s starts with %q", base, b1[:8])
 			}
-			ref := loadedBy(t, e.src.Dir)
+			ref := loadedBy(t, e.Server.Dir)
 			// Redis 7 loads an old single appendonly.aof too (and upgrades it).
 			refSingle := loadedBy(t, singleDir)
 			assertEqual(t, ref, refSingle)
-			if a, b := bkDigest(t, e.srcC), bkDigest(t, ref); a != b {
+			if a, b := redistest.Digest(t, e.SrcC), redistest.Digest(t, ref); a != b {
 				t.Fatalf("DEBUG DIGEST of the source %s, of Redis loading its AOF %s", a, b)
 			}
 			e.startAgent()
@@ -470,7 +407,7 @@ func TestBackupImportAOF(t *testing.T) {
 			t.Run("single file", func(t *testing.T) {
 				m := e.importJob(t, true, map[string]string{"backup_dir": singleDir, "backup_files": "appendonly.aof"})
 				m = e.waitState(t, m.ID, ferry.StateCompleted, 60*time.Second)
-				assertEqual(t, ref, e.dstC)
+				assertEqual(t, ref, e.DstC)
 				full := stepOf(t, m, ferry.StepFull)
 				if full.Counters.Ops == 0 || full.Counters.Bytes != int64(len(b1)+len(b2)) {
 					t.Fatalf("full: %+v", full)
@@ -480,16 +417,16 @@ func TestBackupImportAOF(t *testing.T) {
 				}
 				t.Log(full.Message)
 			})
-			if err := e.dstC.FlushAll(ctx).Err(); err != nil {
+			if err := e.DstC.FlushAll(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
-			if err := e.dstC.FunctionFlush(ctx).Err(); err != nil {
+			if err := e.DstC.FunctionFlush(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
 			t.Run("multi-part directory", func(t *testing.T) {
-				m := e.importJob(t, false, map[string]string{"backup_dir": e.src.Dir, "backup_files": "appendonlydir"})
+				m := e.importJob(t, false, map[string]string{"backup_dir": e.Server.Dir, "backup_files": "appendonlydir"})
 				m = e.waitState(t, m.ID, ferry.StateCompleted, 60*time.Second)
-				assertEqual(t, ref, e.dstC)
+				assertEqual(t, ref, e.DstC)
 				pre := stepOf(t, m, ferry.StepPrecheck).Message
 				if !strings.Contains(pre, "multi-part AOF base") || !strings.Contains(pre, "multi-part AOF incr") {
 					t.Fatalf("precheck: %s", pre)
@@ -504,20 +441,20 @@ func TestBackupCreateAndImportRecord(t *testing.T) {
 	for _, diskless := range []string{"yes", "no"} {
 		t.Run("repl-diskless-sync="+diskless, func(t *testing.T) {
 			e := newBkEnv(t, "--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0")
-			redistest.Populate(t, e.srcC, "bk:")
+			redistest.Populate(t, e.SrcC, "bk:")
 			ctx := context.Background()
-			rec, err := e.eng.Backups.Create(ctx, ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.src.Addr}}, 0)
+			rec, err := e.Engine.Backups.Create(ctx, ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Server.Addr}}, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rec.Diskless != (diskless == "yes") || rec.Keys != 3*15 || rec.Size == 0 || rec.Checksum == "" || rec.Source != e.src.Addr {
+			if rec.Diskless != (diskless == "yes") || rec.Keys != 3*15 || rec.Size == 0 || rec.Checksum == "" || rec.Source != e.Server.Addr {
 				t.Fatalf("record %+v", rec)
 			}
-			st, err := os.Stat(filepath.Join(e.eng.Backups.Dir, rec.ID+".rdb"))
+			st, err := os.Stat(filepath.Join(e.Engine.Backups.Dir, rec.ID+".rdb"))
 			if err != nil || st.Size() != rec.Size {
 				t.Fatalf("backup file: %v %v", st, err)
 			}
-			list, err := e.eng.Backups.List(ctx)
+			list, err := e.Engine.Backups.List(ctx)
 			if err != nil || len(list) != 1 || list[0].ID != rec.ID {
 				t.Fatalf("list %+v %v", list, err)
 			}
@@ -542,9 +479,9 @@ func TestBackupCreateToBucket(t *testing.T) {
 	if err := cl.MakeBucket(ctx, "ferry", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eng.Backups.S3, e.eng.Backups.Bucket = cfg, "ferry"
-	redistest.Populate(t, e.srcC, "b:")
-	rec, err := e.eng.Backups.Create(ctx, ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.src.Addr}}, 0)
+	e.Engine.Backups.S3, e.Engine.Backups.Bucket = cfg, "ferry"
+	redistest.Populate(t, e.SrcC, "b:")
+	rec, err := e.Engine.Backups.Create(ctx, ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Server.Addr}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +499,7 @@ func TestBackupCreateToBucket(t *testing.T) {
 
 func TestBackupImportCorruptFiles(t *testing.T) {
 	e := newBkEnv(t)
-	redistest.Populate(t, e.srcC, "c:")
+	redistest.Populate(t, e.SrcC, "c:")
 	good, err := os.ReadFile(e.bkSave())
 	if err != nil {
 		t.Fatal(err)
@@ -604,7 +541,7 @@ func TestBackupImportCorruptFiles(t *testing.T) {
 		{"garbage.aof", []string{"garbage.aof", "corrupt at byte offset 27", "expected an AOF command"}},
 		{"notredis.rdb", []string{"notredis.rdb", "corrupt at byte offset 0", "not an RDB file"}},
 	} {
-		if err := e.dstC.FlushAll(context.Background()).Err(); err != nil {
+		if err := e.DstC.FlushAll(context.Background()).Err(); err != nil {
 			t.Fatal(err)
 		}
 		m := e.importJob(t, false, map[string]string{"backup_dir": dir, "backup_files": tc.file})
@@ -622,7 +559,7 @@ func TestBackupImportCorruptFiles(t *testing.T) {
 	// With aof_load_truncated, the truncated tail is dropped, as Redis does.
 	m := e.importJob(t, false, map[string]string{"backup_dir": dir, "backup_files": "truncated.aof", "aof_load_truncated": "yes"})
 	e.waitState(t, m.ID, ferry.StateCompleted, 30*time.Second)
-	if v, _ := e.dstC.Get(context.Background(), "k").Result(); v != "v" {
+	if v, _ := e.DstC.Get(context.Background(), "k").Result(); v != "v" {
 		t.Fatalf("k = %q", v)
 	}
 }
@@ -632,21 +569,21 @@ func TestBackupImportCorruptFiles(t *testing.T) {
 // SUCCESS with an agent running.
 func TestBackupImportThroughDCS(t *testing.T) {
 	e := newBkEnv(t, "--repl-diskless-sync-delay", "0")
-	redistest.Populate(t, e.srcC, "dcs:")
+	redistest.Populate(t, e.SrcC, "dcs:")
 	bucketDir := t.TempDir()
 	copyFile(t, e.bkSave(), filepath.Join(bucketDir, "backup", "dump.rdb"))
 	st, _ := os.Stat(filepath.Join(bucketDir, "backup", "dump.rdb"))
-	e.eng.Backups.BucketDirs = map[string]string{"dcs-bucket": bucketDir}
+	e.Engine.Backups.BucketDirs = map[string]string{"dcs-bucket": bucketDir}
 	cfg, cl := s3Config(t)
-	e.eng.Backups.S3 = cfg
+	e.Engine.Backups.S3 = cfg
 	if err := cl.MakeBucket(context.Background(), "dcs-s3", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	upload(t, cl, "dcs-s3", "backup/dump.rdb", filepath.Join(bucketDir, "backup", "dump.rdb"))
-	log := bkLogger()
-	srv := httptest.NewServer(dcs.New(e.svc, httpauth.New(e.svc), log))
+	log := redistest.Logger(nil)
+	srv := httptest.NewServer(dcs.New(e.Svc, httpauth.New(e.Svc), log))
 	t.Cleanup(srv.Close)
-	k, priv, err := e.svc.CreateAPIKey(e.ctx, e.org.ID, e.proj.ID, ferry.RoleGroupOwner, "dcs test")
+	k, priv, err := e.Svc.CreateAPIKey(e.Ctx, e.Org.ID, e.Proj.ID, ferry.RoleGroupOwner, "dcs test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -682,7 +619,7 @@ func TestBackupImportThroughDCS(t *testing.T) {
 		t.Fatalf("token: %d %v", code, body)
 	}
 	e.startAgent()
-	rec, err := e.eng.Backups.Create(context.Background(), ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.src.Addr}}, 0)
+	rec, err := e.Engine.Backups.Create(context.Background(), ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Server.Addr}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -701,18 +638,18 @@ func TestBackupImportThroughDCS(t *testing.T) {
 		{"dcs-s3", file("dcs-s3"), st.Size()},
 		{"backup_record", map[string]any{"file_source": "backup_record", "backup_id": rec.ID}, rec.Size},
 	} {
-		if err := e.dstC.FlushAll(context.Background()).Err(); err != nil {
+		if err := e.DstC.FlushAll(context.Background()).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.dstC.FunctionFlush(context.Background()).Err(); err != nil {
+		if err := e.DstC.FunctionFlush(context.Background()).Err(); err != nil {
 			t.Fatal(err)
 		}
-		code, _, body = call("POST", "/v2/"+e.proj.ID+"/migration-task", token, map[string]any{
+		code, _, body = call("POST", "/v2/"+e.Proj.ID+"/migration-task", token, map[string]any{
 			"task_name":        "import-nightly",
 			"migration_type":   "backupfile_import",
 			"migration_method": "full_amount_migration",
 			"backup_files":     tc.files,
-			"target_instance":  map[string]any{"addrs": e.dst},
+			"target_instance":  map[string]any{"addrs": e.Dst},
 		})
 		if code != http.StatusOK || body["id"] == nil {
 			t.Fatalf("create: %d %v", code, body)
@@ -721,7 +658,7 @@ func TestBackupImportThroughDCS(t *testing.T) {
 		deadline := time.Now().Add(60 * time.Second)
 		var seen []string
 		for {
-			_, _, task := call("GET", "/v2/"+e.proj.ID+"/migration-task/"+id, token, nil)
+			_, _, task := call("GET", "/v2/"+e.Proj.ID+"/migration-task/"+id, token, nil)
 			s, _ := task["status"].(string)
 			if len(seen) == 0 || seen[len(seen)-1] != s {
 				seen = append(seen, s)
@@ -734,12 +671,12 @@ func TestBackupImportThroughDCS(t *testing.T) {
 				break
 			}
 			if s == "FAILED" || s == "MIGRATION_FAILED" || time.Now().After(deadline) {
-				m, _ := e.store.GetMigration(context.Background(), id)
+				m, _ := e.Store.GetMigration(context.Background(), id)
 				t.Fatalf("task status %s (seen %v): %v; job error %q", s, seen, task, m.Error)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		_, _, stats := call("GET", "/v2/"+e.proj.ID+"/migration-task/"+id+"/stats", token, nil)
+		_, _, stats := call("GET", "/v2/"+e.Proj.ID+"/migration-task/"+id+"/stats", token, nil)
 		if stats["full_migration_progress"] != "100" || stats["keys_migrated"] != float64(3*15) || stats["bytes_migrated"] != float64(tc.bytes) {
 			t.Fatalf("stats: %v", stats)
 		}
@@ -754,23 +691,23 @@ func TestBackupImportThroughDCS(t *testing.T) {
 func TestBackupImportResume(t *testing.T) {
 	e := newBkEnv(t, "--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "yes")
 	ctx := context.Background()
-	redistest.Populate(t, e.srcC, "a:")
-	if err := e.srcC.BgRewriteAOF(ctx).Err(); err != nil {
+	redistest.Populate(t, e.SrcC, "a:")
+	if err := e.SrcC.BgRewriteAOF(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitAOFRewrite(t, e.srcC)
-	aofWrites(t, e.srcC)
-	redistest.Populate(t, e.srcC, "b:")
-	ref := loadedBy(t, e.src.Dir)
-	m := &ferry.Migration{ProjectID: e.proj.ID, Engine: ferry.KindRedis,
-		Target:  ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.dst}},
+	waitAOFRewrite(t, e.SrcC)
+	aofWrites(t, e.SrcC)
+	redistest.Populate(t, e.SrcC, "b:")
+	ref := loadedBy(t, e.Server.Dir)
+	m := &ferry.Migration{ProjectID: e.Proj.ID, Engine: ferry.KindRedis,
+		Target:  ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Dst}},
 		Modes:   ferry.Modes{Full: true},
-		Options: ferry.Options{Extra: map[string]string{"mode": "backup_import", "backup_dir": e.src.Dir, "backup_files": "appendonlydir"}}}
+		Options: ferry.Options{Extra: map[string]string{"mode": "backup_import", "backup_dir": e.Server.Dir, "backup_files": "appendonlydir"}}}
 	reset := func() {
-		if err := e.dstC.FlushAll(ctx).Err(); err != nil {
+		if err := e.DstC.FlushAll(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.dstC.FunctionFlush(ctx).Err(); err != nil {
+		if err := e.DstC.FunctionFlush(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -779,17 +716,17 @@ func TestBackupImportResume(t *testing.T) {
 		partial        func()
 	}{
 		{"mid RDB base", `{"files":2,"file":0,"started":true}`, "from its start", func() {
-			e.dstC.Set(ctx, "a:str:0", "partial", 0)
-			e.dstC.RPush(ctx, "a:biglist:0", "element-0", "element-1")
-			e.dstC.HSet(ctx, "a:bighash:0", "f1", "v", "zz", "not in the file")
+			e.DstC.Set(ctx, "a:str:0", "partial", 0)
+			e.DstC.RPush(ctx, "a:biglist:0", "element-0", "element-1")
+			e.DstC.HSet(ctx, "a:bighash:0", "f1", "v", "zz", "not in the file")
 		}},
 		{"mid AOF commands", `{"files":2,"file":1,"started":true,"commands":true,"offset":4096,"aof":true,"bytes":90000}`, "emptying the target", func() {
-			e.dstC.Set(ctx, "a:str:0", "hello", 0)
-			e.dstC.Incr(ctx, "aof:counter")
-			e.dstC.RPush(ctx, "aof:log", "entry-0", "entry-1")
+			e.DstC.Set(ctx, "a:str:0", "hello", 0)
+			e.DstC.Incr(ctx, "aof:counter")
+			e.DstC.RPush(ctx, "aof:log", "entry-0", "entry-1")
 		}},
 		{"changed file list", `{"files":3,"file":2,"started":true}`, "files changed", func() {
-			e.dstC.Set(ctx, "aof:counter", "7", 0)
+			e.DstC.Set(ctx, "aof:counter", "7", 0)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -798,13 +735,13 @@ func TestBackupImportResume(t *testing.T) {
 			rt := &fakeRT{cp: json.RawMessage(tc.cp)}
 			var msgs []string
 			rt.onMsg = func(s string) { msgs = append(msgs, s) }
-			if err := e.eng.RunStep(ctx, m, ferry.StepFull, rt); err != nil {
+			if err := e.Engine.RunStep(ctx, m, ferry.StepFull, rt); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(strings.Join(msgs, "\n"), tc.want) {
 				t.Fatalf("messages %q do not say %q", msgs, tc.want)
 			}
-			assertEqual(t, ref, e.dstC)
+			assertEqual(t, ref, e.DstC)
 			if rt.pct != 100 {
 				t.Fatalf("progress %v %+v", rt.pct, rt.c)
 			}
@@ -830,18 +767,18 @@ func TestBackupImportAOFFunctionLoad(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "fn.aof"), aof.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.dstC.FunctionLoad(ctx, code).Err(); err != nil {
+	if err := e.DstC.FunctionLoad(ctx, code).Err(); err != nil {
 		t.Fatal(err)
 	}
 	e.startAgent()
-	m := &ferry.Migration{ProjectID: e.proj.ID, Engine: ferry.KindRedis,
-		Target: ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.dst}}, Modes: ferry.Modes{Full: true},
+	m := &ferry.Migration{ProjectID: e.Proj.ID, Engine: ferry.KindRedis,
+		Target: ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Dst}}, Modes: ferry.Modes{Full: true},
 		Options: ferry.Options{Conflict: ferry.ConflictReplace, Extra: map[string]string{"mode": "backup_import", "backup_dir": dir, "backup_files": "fn.aof"}}}
-	if err := e.svc.CreateMigration(e.ctx, m, true); err != nil {
+	if err := e.Svc.CreateMigration(e.Ctx, m, true); err != nil {
 		t.Fatal(err)
 	}
 	e.waitState(t, m.ID, ferry.StateCompleted, 30*time.Second)
-	if v, _ := e.dstC.Get(ctx, "k").Result(); v != "v" {
+	if v, _ := e.DstC.Get(ctx, "k").Result(); v != "v" {
 		t.Fatalf("k = %q", v)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/engine/redis/config"
+	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
 // fileKind is what a backup file holds, from its first bytes.
@@ -122,6 +123,19 @@ func (e *Mode) resolve(ctx context.Context, b *config.Backup) (*importSource, er
 		src.files = append(src.files, files...)
 	}
 	return src, nil
+}
+
+// open reads a step's filter and resolves its files.
+func (e *Mode) open(ctx context.Context, m *ferry.Migration, b *config.Backup) (*kit.Filter, *importSource, error) {
+	f, err := kit.NewFilter(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := e.resolve(ctx, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, src, nil
 }
 
 // head reads up to n bytes from the start of a file.

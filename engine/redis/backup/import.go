@@ -62,11 +62,7 @@ func ownedDBs(keys map[int]int64, f *kit.Filter) []string {
 func (e *Mode) importPrecheck(ctx context.Context, m *ferry.Migration, b *config.Backup, rt ferry.StepRuntime) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	f, err := kit.NewFilter(m)
-	if err != nil {
-		return err
-	}
-	src, err := e.resolve(ctx, b)
+	f, src, err := e.open(ctx, m, b)
 	if err != nil {
 		return err
 	}
@@ -256,11 +252,7 @@ func flushOwned(ctx context.Context, m *ferry.Migration, f *kit.Filter) error {
 
 // importFull imports the files in order.
 func (e *Mode) importFull(ctx context.Context, m *ferry.Migration, b *config.Backup, rt ferry.StepRuntime) error {
-	f, err := kit.NewFilter(m)
-	if err != nil {
-		return err
-	}
-	src, err := e.resolve(ctx, b)
+	f, src, err := e.open(ctx, m, b)
 	if err != nil {
 		return err
 	}

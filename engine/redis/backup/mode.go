@@ -13,7 +13,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/engine/redis/config"
@@ -22,10 +21,7 @@ import (
 
 // Mode runs the steps of backup imports.
 type Mode struct {
-	Logger *slog.Logger
-	// WriterConns is the number of pipelined connections to the target
-	// (0: the writer's default).
-	WriterConns int
+	kit.Deps
 	// Config says where files are imported from and where ferry's own
 	// backups are.
 	Config *Config
@@ -40,14 +36,8 @@ func (e *Mode) Check(m *ferry.Migration, o *config.Options) error {
 	if m.Modes.Incremental {
 		return ferry.FieldError("modes.incremental", "a backup import has no incremental sync (migration_method full_amount_migration)")
 	}
-	if m.Modes.Schema {
-		return ferry.FieldError("modes.schema", "Redis has no schema step")
-	}
-	if m.Modes.ReverseIncremental {
-		return ferry.FieldError("modes.reverseIncremental", "reverse incremental sync is not available for Redis")
-	}
-	if m.Options.Conflict == ferry.ConflictSkip {
-		return ferry.FieldError("options.conflict", "conflict policy skip is not built yet for Redis: use fail (empty target) or replace")
+	if err := kit.CheckCommon(m); err != nil {
+		return err
 	}
 	if o.Backup.Dir != "" {
 		if err := e.Config.dirAllowed(o.Backup.Dir); err != nil {

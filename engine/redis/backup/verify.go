@@ -27,11 +27,7 @@ import (
 // AOF files (or an RDB preamble followed by commands) skip verification and
 // say so.
 func (e *Mode) importVerify(ctx context.Context, m *ferry.Migration, b *config.Backup, rt ferry.StepRuntime) error {
-	f, err := kit.NewFilter(m)
-	if err != nil {
-		return err
-	}
-	src, err := e.resolve(ctx, b)
+	f, src, err := e.open(ctx, m, b)
 	if err != nil {
 		return err
 	}

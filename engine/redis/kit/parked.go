@@ -1,9 +1,20 @@
 package kit
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 )
+
+// Deps is what the engine hands each of its modes.
+type Deps struct {
+	Logger *slog.Logger
+	// WriterConns is the number of pipelined connections to the target
+	// (0: the writer's default).
+	WriterConns int
+	// Links holds the live links parked between two steps of a job.
+	Links *Parking
+}
 
 // Parked is a live link (a replication session, a keyspace subscription)
 // that outlives a step: the full step hands it to the incremental step,

@@ -87,3 +87,18 @@ func Precheck(ctx context.Context, m *ferry.Migration, rt ferry.StepRuntime) err
 	rt.Progress(ferry.Counters{Done: 1, Total: 1}, 100)
 	return nil
 }
+
+// CheckCommon refuses, without network, what no mode of the Redis engine
+// does: a schema step, reverse incremental sync, conflict policy skip.
+func CheckCommon(m *ferry.Migration) error {
+	if m.Modes.Schema {
+		return ferry.FieldError("modes.schema", "Redis has no schema step")
+	}
+	if m.Modes.ReverseIncremental {
+		return ferry.FieldError("modes.reverseIncremental", "reverse incremental sync is not available for Redis")
+	}
+	if m.Options.Conflict == ferry.ConflictSkip {
+		return ferry.FieldError("options.conflict", "conflict policy skip is not built yet for Redis: use fail (empty target) or replace")
+	}
+	return nil
+}

@@ -11,40 +11,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/engine/redis/config"
 	"github.com/ferrymigrate/ferry/engine/redis/kit"
 )
 
-// Mode runs the steps of psync-mode jobs.
-type Mode struct {
-	Logger *slog.Logger
-	// WriterConns is the number of pipelined connections to the target
-	// (0: the writer's default).
-	WriterConns int
-	// Links holds the sessions handed from the full step to the
-	// incremental step.
-	Links *kit.Parking
-}
+// Mode runs the steps of psync-mode jobs; its Links hold the sessions handed from the full step to the incremental step.
+type Mode struct{ kit.Deps }
 
 // Check validates a psync-mode job without touching the network.
 func (e *Mode) Check(m *ferry.Migration, _ *config.Options) error {
 	if err := m.ValidateSource(); err != nil {
 		return err
 	}
-	if m.Modes.Schema {
-		return ferry.FieldError("modes.schema", "Redis has no schema step")
-	}
-	if m.Modes.ReverseIncremental {
-		return ferry.FieldError("modes.reverseIncremental", "reverse incremental sync is not available for Redis")
+	if err := kit.CheckCommon(m); err != nil {
+		return err
 	}
 	if m.Modes.Incremental && !m.Modes.Full {
 		return ferry.FieldError("modes.incremental", "PSYNC incremental sync starts with a full sync: enable full too")
-	}
-	if m.Options.Conflict == ferry.ConflictSkip {
-		return ferry.FieldError("options.conflict", "conflict policy skip is not built yet for Redis: use fail (empty target) or replace")
 	}
 	if m.Source.Cluster {
 		return ferry.FieldError("source.cluster", "a Redis Cluster source is migrated one master at a time: create one job per master (cluster sources as one job are not built yet)")

@@ -245,21 +245,28 @@ func (sc *scanner) expireOf(cmd *goredis.Cmd, now time.Time) (int64, bool, error
 
 // copyKeys copies keys of source db (their current state; DEL on the
 // target for those gone from the source).
+// keep returns the keys the job's key filter moves (keys itself when it
+// filters none).
+func (sc *scanner) keep(keys []string) []string {
+	if !sc.f.KeysFiltered() {
+		return keys
+	}
+	kept := keys[:0:0]
+	for _, k := range keys {
+		if sc.f.Key([]byte(k)) {
+			kept = append(kept, k)
+		}
+	}
+	return kept
+}
+
 func (sc *scanner) copyKeys(ctx context.Context, db int, keys []string) error {
 	tdb, ok := sc.f.DB(db)
 	if !ok {
 		return nil
 	}
 	sc.seenDBs[db] = true
-	if sc.f.KeysFiltered() {
-		kept := keys[:0:0]
-		for _, k := range keys {
-			if sc.f.Key([]byte(k)) {
-				kept = append(kept, k)
-			}
-		}
-		keys = kept
-	}
+	keys = sc.keep(keys)
 	if len(keys) == 0 {
 		return nil
 	}

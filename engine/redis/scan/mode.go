@@ -55,7 +55,6 @@ package scan
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/ferrymigrate/ferry"
@@ -77,32 +76,19 @@ const (
 	maxRescans     = 5 // rescans in a row (one step run) before giving up
 )
 
-// Mode runs the steps of scan-mode jobs.
-type Mode struct {
-	Logger *slog.Logger
-	// WriterConns is the number of pipelined connections to the target
-	// (0: the writer's default).
-	WriterConns int
-	// Links holds the keyspace subscriptions that outlive a step.
-	Links *kit.Parking
-}
+// Mode runs the steps of scan-mode jobs; its Links hold the keyspace subscriptions that outlive a step.
+type Mode struct{ kit.Deps }
 
 // Check validates a scan-mode job without touching the network.
 func (e *Mode) Check(m *ferry.Migration, _ *config.Options) error {
 	if err := m.ValidateSource(); err != nil {
 		return err
 	}
-	if m.Modes.Schema {
-		return ferry.FieldError("modes.schema", "Redis has no schema step")
-	}
-	if m.Modes.ReverseIncremental {
-		return ferry.FieldError("modes.reverseIncremental", "reverse incremental sync is not available for Redis")
+	if err := kit.CheckCommon(m); err != nil {
+		return err
 	}
 	if m.Modes.Incremental && !m.Modes.Full {
 		return ferry.FieldError("modes.incremental", "scan-mode incremental sync re-copies the keys changed since its full scan: enable full too")
-	}
-	if m.Options.Conflict == ferry.ConflictSkip {
-		return ferry.FieldError("options.conflict", "conflict policy skip is not built yet for Redis: use fail (empty target) or replace")
 	}
 	if len(m.Source.Addrs) == 0 || (!m.Source.Cluster && len(m.Source.Addrs) != 1) {
 		return ferry.FieldError("source.addrs", "give the one source server (or, for a Redis Cluster source, its seed nodes)")

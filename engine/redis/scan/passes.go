@@ -165,15 +165,7 @@ func (sc *scanner) reconcile(ctx context.Context) error {
 	}
 	var removed int64
 	check := func(tdb int, keys []string) error {
-		if sc.f.KeysFiltered() {
-			kept := keys[:0:0]
-			for _, k := range keys {
-				if sc.f.Key([]byte(k)) {
-					kept = append(kept, k)
-				}
-			}
-			keys = kept
-		}
+		keys = sc.keep(keys)
 		dbs := sc.sourceDBsOf(tdb)
 		if len(keys) == 0 || len(dbs) == 0 {
 			return nil

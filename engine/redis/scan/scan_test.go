@@ -39,13 +39,7 @@ func scanOpts(extra map[string]string) ferry.Options {
 func agentOwnEngine(e *redistest.Env, id string) *agent.Agent {
 	reg := ferry.NewRegistry()
 	reg.Register(redisengine.New(redistest.Logger(e.T)))
-	a := agent.New(agent.Config{ID: id, Store: e.Store, Registry: reg, Service: e.Svc, Logger: redistest.Logger(e.T),
-		LeaseTTL: 2 * time.Second, PollInterval: 50 * time.Millisecond, RetryBackoff: 200 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Run(ctx) }()
-	e.T.Cleanup(func() { cancel(); <-done })
-	return a
+	return e.AgentOn(id, reg)
 }
 
 type scanCP struct {
@@ -89,6 +83,27 @@ func checkEqual(e *redistest.Env, m *ferry.Migration) {
 	if a, b := redistest.Digest(e.T, e.SrcC), redistest.Digest(e.T, e.DstC); a != b {
 		e.T.Fatalf("DEBUG DIGEST differs: source %s target %s", a, b)
 	}
+}
+
+// cutOverAndCheck stops the application writer (first its keys that
+// expire, so that none is left to expire on one side only), cuts over,
+// waits for the job to complete and checks that both sides are equal and
+// that every write of the writer arrived.
+func cutOverAndCheck(t *testing.T, e *redistest.Env, m *ferry.Migration, lw *liveWriter, timeout time.Duration) (*ferry.Migration, int) {
+	t.Helper()
+	lw.noTTL.Store(true)
+	time.Sleep(300 * time.Millisecond)
+	written := lw.halt()
+	waitNoExpiring(t, e.SrcC)
+	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	m = e.Wait(m.ID, "completed", timeout, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
+	checkEqual(e, m)
+	if n, err := e.DstC.HGet(context.Background(), "live:counter", "n").Int(); err != nil || n != written {
+		t.Fatalf("live:counter = %d (%v), want %d", n, err, written)
+	}
+	return m, written
 }
 
 // liveWriter writes to the source like an application: strings, a counter,
@@ -327,18 +342,7 @@ func TestScanKillAndResume(t *testing.T) {
 	c2.Set(ctx, "after-second-flush", "1", 0)
 	c2.Close()
 	time.Sleep(2500 * time.Millisecond)
-	lw.noTTL.Store(true)
-	time.Sleep(300 * time.Millisecond)
-	written := lw.halt()
-	waitNoExpiring(t, e.SrcC)
-	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
-		t.Fatal(err)
-	}
-	m = e.Wait(m.ID, "completed", 120*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
-	checkEqual(e, m)
-	if n, err := e.DstC.HGet(ctx, "live:counter", "n").Int(); err != nil || n != written {
-		t.Fatalf("live:counter = %d (%v), want %d", n, err, written)
-	}
+	m, written := cutOverAndCheck(t, e, m, lw, 120*time.Second)
 	icp := stepCP(t, m, ferry.StepIncremental)
 	if icp.Rescans < 2 {
 		t.Fatalf("want a rescan after the restart and one after FLUSHDB, checkpoint %+v", icp)
@@ -360,18 +364,7 @@ func TestScanNotificationsForbidden(t *testing.T) {
 	lw := startLiveWriter(t, e.Src)
 	m = e.Create(ferry.Modes{Full: true, Incremental: true, Verify: true}, scanOpts(map[string]string{"notify_keyspace_events": "preconfigured", "cutover_pause": "none"}))
 	m = e.Wait(m.ID, "ready for cutover", 60*time.Second, func(m *ferry.Migration) bool { return m.ReadyForCutover })
-	lw.noTTL.Store(true)
-	time.Sleep(300 * time.Millisecond)
-	written := lw.halt()
-	waitNoExpiring(t, e.SrcC)
-	if _, err := e.Svc.CutoverMigration(e.Ctx, e.Proj.ID, m.ID); err != nil {
-		t.Fatal(err)
-	}
-	m = e.Wait(m.ID, "completed", 60*time.Second, func(m *ferry.Migration) bool { return m.State == ferry.StateCompleted })
-	checkEqual(e, m)
-	if n, err := e.DstC.HGet(context.Background(), "live:counter", "n").Int(); err != nil || n != written {
-		t.Fatalf("live:counter = %d (%v), want %d", n, err, written)
-	}
+	m, _ = cutOverAndCheck(t, e, m, lw, 60*time.Second)
 	if msg := m.Step(ferry.StepIncremental).Message; !strings.Contains(msg, "not paused by ferry") {
 		t.Fatalf("incremental message %q does not say the source was not paused", msg)
 	}

@@ -16,6 +16,18 @@ import (
 // Steps.
 
 // scanFull runs the full step of the scan mode.
+// release ends a step's hold on the session: what was taken from its queue
+// and not copied goes back, and a step that failed parks the session for
+// its retry while it still covers every change (else closes it).
+func (e *Mode) release(id string, sess *scanSession, sc *scanner, err error) {
+	sess.q.requeue(sc.unflushed)
+	if err != nil && sess.broken() == nil {
+		e.Links.Park(id, sess, scanSessionTTL)
+	} else if err != nil {
+		sess.Close()
+	}
+}
+
 func (e *Mode) scanFull(ctx context.Context, m *ferry.Migration, o *config.Scan, rt ferry.StepRuntime) (err error) {
 	prev, err := readScanCheckpoint(rt.Checkpoint())
 	if err != nil {
@@ -47,14 +59,7 @@ func (e *Mode) scanFull(ctx context.Context, m *ferry.Migration, o *config.Scan,
 			return err
 		}
 	}
-	defer func() {
-		sess.q.requeue(sc.unflushed)
-		if err != nil && sess.broken() == nil {
-			e.Links.Park(m.ID, sess, scanSessionTTL)
-		} else if err != nil {
-			sess.Close()
-		}
-	}()
+	defer func() { e.release(m.ID, sess, sc, err) }()
 	if sess.id != "" {
 		sc.cp.Session = sess.id
 	}
@@ -205,14 +210,7 @@ func (e *Mode) scanIncremental(ctx context.Context, m *ferry.Migration, o *confi
 	if sess == nil {
 		sess = &scanSession{q: newChangeQueue(sc.opts.MaxPending)}
 	}
-	defer func() {
-		sess.q.requeue(sc.unflushed)
-		if err != nil && sess.broken() == nil {
-			e.Links.Park(m.ID, sess, scanSessionTTL)
-		} else if err != nil {
-			sess.Close()
-		}
-	}()
+	defer func() { e.release(m.ID, sess, sc, err) }()
 	if why := sess.broken(); why != nil {
 		if len(sess.ns) == 0 {
 			why = errors.New("no live keyspace notification subscription (the agent restarted, or the full step ran elsewhere)")

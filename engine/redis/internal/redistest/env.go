@@ -5,7 +5,6 @@ package redistest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/ferrymigrate/ferry"
 	"github.com/ferrymigrate/ferry/agent"
+	"github.com/ferrymigrate/ferry/engine/enginetest"
 	redisengine "github.com/ferrymigrate/ferry/engine/redis"
 	"github.com/ferrymigrate/ferry/internal/testharness"
 	"github.com/ferrymigrate/ferry/sqlite"
@@ -33,11 +33,18 @@ type Env struct {
 	Svc      *ferry.Service
 	Reg      *ferry.Registry
 	Ctx      context.Context
+	Org      *ferry.Organization
 	Proj     *ferry.Project
 	Src, Dst string
 	SrcC     *goredis.Client
 	DstC     *goredis.Client
+	// Server is the source server (its directory holds its dump files).
+	Server *testharness.RedisServer
+	// Engine is the Redis engine registered in Reg.
+	Engine *redisengine.Engine
 }
+
+// Logger is the tests' logger: silent, unless FERRY_TEST_LOG is set.
 
 func Logger(t *testing.T) *slog.Logger {
 	if os.Getenv("FERRY_TEST_LOG") != "" {
@@ -46,10 +53,13 @@ func Logger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// NewEnv starts the two servers (srcArgs are more arguments of the
+// source's) and the service, with the org "acme" and its project "prod".
 func NewEnv(t *testing.T, srcArgs ...string) *Env {
 	t.Helper()
 	e := &Env{T: t}
-	e.Src = testharness.StartRedis(t, append([]string{"--enable-debug-command", "yes"}, srcArgs...)...)
+	e.Server = testharness.StartRedisServer(t, append([]string{"--enable-debug-command", "yes"}, srcArgs...)...)
+	e.Src = e.Server.Addr
 	e.Dst = testharness.StartRedis(t, "--enable-debug-command", "yes")
 	e.SrcC = goredis.NewClient(ClientOptions(e.Src))
 	e.DstC = goredis.NewClient(ClientOptions(e.Dst))
@@ -61,14 +71,14 @@ func NewEnv(t *testing.T, srcArgs ...string) *Env {
 	t.Cleanup(func() { db.Close() })
 	e.Store = db
 	e.Reg = ferry.NewRegistry()
-	e.Reg.Register(redisengine.New(Logger(t)))
+	e.Engine = redisengine.New(Logger(t))
+	e.Reg.Register(e.Engine)
 	e.Svc = ferry.NewService(db, e.Reg, Logger(t))
 	sys := ferry.WithPrincipal(context.Background(), ferry.SystemPrincipal)
-	org, err := e.Svc.CreateOrg(sys, "acme")
-	if err != nil {
+	if e.Org, err = e.Svc.CreateOrg(sys, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	e.Proj, err = e.Svc.CreateProject(sys, org.ID, "prod")
+	e.Proj, err = e.Svc.CreateProject(sys, e.Org.ID, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +86,12 @@ func NewEnv(t *testing.T, srcArgs ...string) *Env {
 	return e
 }
 
-func (e *Env) Agent(id string) *agent.Agent {
-	a := agent.New(agent.Config{ID: id, Store: e.Store, Registry: e.Reg, Service: e.Svc, Logger: Logger(e.T),
+// Agent runs an in-process agent over the env's store until the test ends.
+func (e *Env) Agent(id string) *agent.Agent { return e.AgentOn(id, e.Reg) }
+
+// AgentOn runs an in-process agent with the engines of reg.
+func (e *Env) AgentOn(id string, reg *ferry.Registry) *agent.Agent {
+	a := agent.New(agent.Config{ID: id, Store: e.Store, Registry: reg, Service: e.Svc, Logger: Logger(e.T),
 		LeaseTTL: 2 * time.Second, PollInterval: 50 * time.Millisecond, RetryBackoff: 200 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -86,6 +100,7 @@ func (e *Env) Agent(id string) *agent.Agent {
 	return a
 }
 
+// Create creates a Redis job from the source to the target.
 func (e *Env) Create(modes ferry.Modes, opts ferry.Options) *ferry.Migration {
 	m := &ferry.Migration{ProjectID: e.Proj.ID, Engine: ferry.KindRedis,
 		Source: ferry.Endpoint{Kind: ferry.KindRedis, Addrs: []string{e.Src}},
@@ -97,32 +112,16 @@ func (e *Env) Create(modes ferry.Modes, opts ferry.Options) *ferry.Migration {
 	return m
 }
 
+// Wait polls the job until cond holds (enginetest.WaitFor).
 func (e *Env) Wait(id, what string, timeout time.Duration, cond func(m *ferry.Migration) bool) *ferry.Migration {
 	e.T.Helper()
-	deadline := time.Now().Add(timeout)
-	var m *ferry.Migration
-	for time.Now().Before(deadline) {
-		var err error
-		m, err = e.Store.GetMigration(context.Background(), id)
-		if err != nil {
-			e.T.Fatal(err)
-		}
-		if cond(m) {
-			return m
-		}
-		if m.State == ferry.StateFailed && !strings.Contains(what, "fail") {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b, _ := json.MarshalIndent(m, "", "  ")
-	e.T.Fatalf("waiting for %s: %s", what, b)
-	return nil
+	return enginetest.WaitFor(e.T, e.Store, id, what, timeout, cond)
 }
 
 // Populate writes every type and encoding Redis 7.0 has into several dbs.
 func Populate(t *testing.T, c *goredis.Client, prefix string) { PopulateDBs(t, c, prefix, 3) }
 
+// PopulateDBs writes every type and encoding into dbs 0..dbs-1.
 func PopulateDBs(t *testing.T, c *goredis.Client, prefix string, dbs int) {
 	ctx := context.Background()
 	for db := 0; db < dbs; db++ {
@@ -171,6 +170,7 @@ func PopulateDBs(t *testing.T, c *goredis.Client, prefix string, dbs int) {
 	}
 }
 
+// Digest is DEBUG DIGEST of a server (every db, values and TTLs).
 func Digest(t *testing.T, c *goredis.Client) string {
 	s, err := c.Do(context.Background(), "DEBUG", "DIGEST").Text()
 	if err != nil {
