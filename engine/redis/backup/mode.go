@@ -1,13 +1,9 @@
-// Package backup is the Redis engine's backup_import mode: the job's files
-// (RDB files, AOF files, AOF files with an RDB preamble, Redis 7 multi-part
-// AOF directories, from a local directory, a bucket or a backup ferry took
-// itself) are read as streams, in order, with the same RDB parser and the
-// same writer as the online modes: an RDB's keys become commands
-// (kit.RDBApplier), an AOF's commands are applied as they are (SELECT
-// followed, MULTI/EXEC kept). Steps: precheck (files readable, target
-// reachable, target dbs empty unless conflict policy replace), full (the
-// import), verify (the RDB files parsed again, every key looked up on the
-// target). Config.Create takes the backups (`ferry backups create`).
+// Package backup is the Redis engine's backup_import mode: the job's RDB
+// and AOF files (or a Redis 7 multi-part AOF, from a local directory, a
+// bucket or a backup ferry took itself with Config.Create) are read as
+// streams, in order, by the same RDB parser and writer as the online
+// modes, and verified by parsing the RDB files again and looking every key
+// up on the target.
 package backup
 
 import (
