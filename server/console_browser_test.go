@@ -151,6 +151,18 @@ func digest(t *testing.T, c *goredis.Client) string {
 func browser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
 	bin := testharness.Chromium(t)
+	// The profile is not a t.TempDir: Chromium's helper processes may still
+	// write to it for a moment after the browser is gone, so its removal is
+	// retried (registered first, so it runs after the browser is stopped).
+	dataDir, err := os.MkdirTemp("", "ferry-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.RemoveAll(dataDir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.Flag("headless", true),
@@ -162,7 +174,7 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-default-browser-check", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dataDir),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.Env("TZ=Europe/Berlin"),
 	}

@@ -183,7 +183,9 @@ func TestParseChangeEvents(t *testing.T) {
 
 func TestCheckAndFilters(t *testing.T) {
 	e := New(nil)
-	ok := &ferry.Migration{Modes: ferry.Modes{Full: true, Incremental: true}, Options: ferry.Options{Filters: ferry.Filters{IncludeDBs: []string{"shop"}, IncludeTables: []string{"crm.users"}}}}
+	// Every case has a valid source: the engine's Check validates it first.
+	src := ferry.Endpoint{Kind: ferry.KindMongoDB, Addrs: []string{"h:27017"}}
+	ok := &ferry.Migration{Engine: ferry.KindMongoDB, Source: src, Modes: ferry.Modes{Full: true, Incremental: true}, Options: ferry.Options{Filters: ferry.Filters{IncludeDBs: []string{"shop"}, IncludeTables: []string{"crm.users"}}}}
 	if err := e.Check(ok); err != nil {
 		t.Fatal(err)
 	}
@@ -194,9 +196,13 @@ func TestCheckAndFilters(t *testing.T) {
 		{Options: ferry.Options{Filters: ferry.Filters{IncludeDBs: []string{"a.b"}}}},
 		{Options: ferry.Options{Filters: ferry.Filters{IncludeDBs: []string{"[x"}}}},
 	} {
+		m.Engine, m.Source = ferry.KindMongoDB, src
 		if err := e.Check(m); err == nil {
 			t.Errorf("Check accepted %+v", m.Options)
 		}
+	}
+	if err := e.Check(&ferry.Migration{Engine: ferry.KindMongoDB, Modes: ferry.Modes{Full: true}}); ferry.ErrorCode(err) != ferry.EINVALID || ferry.AsError(err).Field != "source.kind" {
+		t.Errorf("a job without a source: %v", err)
 	}
 	f, _ := newFilter(ok)
 	for ns, want := range map[string]bool{"shop.a": true, "crm.users": true, "crm.other": false, "admin.x": false, "shop.system.views": false} {

@@ -11,7 +11,7 @@ import (
 func TestCheck(t *testing.T) {
 	e := New(nil)
 	base := func() *ferry.Migration {
-		return &ferry.Migration{Source: ferry.Endpoint{Addrs: []string{"a:3306"}}, Target: ferry.Endpoint{Addrs: []string{"b:3306"}},
+		return &ferry.Migration{Engine: ferry.KindMySQL, Source: ferry.Endpoint{Kind: ferry.KindMySQL, Addrs: []string{"a:3306"}}, Target: ferry.Endpoint{Addrs: []string{"b:3306"}},
 			Modes: ferry.Modes{Full: true, Incremental: true}}
 	}
 	if err := e.Check(base()); err != nil {

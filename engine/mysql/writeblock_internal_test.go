@@ -23,7 +23,7 @@ func TestWriteBlockOption(t *testing.T) {
 	}
 	e := New(nil)
 	for _, tt := range tests {
-		m := &ferry.Migration{Source: ferry.Endpoint{Addrs: []string{"a:1"}}, Target: ferry.Endpoint{Addrs: []string{"b:1"}},
+		m := &ferry.Migration{Engine: ferry.KindMySQL, Source: ferry.Endpoint{Kind: ferry.KindMySQL, Addrs: []string{"a:1"}}, Target: ferry.Endpoint{Addrs: []string{"b:1"}},
 			Modes: ferry.Modes{Full: true, Incremental: true, ReverseIncremental: tt.reverse}, Options: ferry.Options{Extra: map[string]string{optWriteBlock: tt.v}}}
 		got, err := writeBlock(m)
 		cerr := e.Check(m)

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+
+	"github.com/ferrymigrate/ferry/engine/redis/internal/grow"
 )
 
 // Peeker is a buffered reader that lets Parse consume exactly the RDB's bytes
@@ -103,23 +104,7 @@ func (s *src) full(dst []byte) error {
 // appendN appends the next n bytes to dst. It never allocates much more than
 // what has actually arrived, whatever n claims.
 func (s *src) appendN(dst []byte, n uint64) ([]byte, error) {
-	const step = 64 << 10
-	for n > 0 {
-		k := uint64(len(dst))
-		if k < step {
-			k = step
-		}
-		if k > n {
-			k = n
-		}
-		l := len(dst)
-		dst = slices.Grow(dst, int(k))[:l+int(k)]
-		if err := s.full(dst[l:]); err != nil {
-			return dst[:l], err
-		}
-		n -= k
-	}
-	return dst, nil
+	return grow.Append(dst, n, s.full)
 }
 
 func (s *src) u32le() (uint32, error) {

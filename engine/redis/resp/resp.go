@@ -23,8 +23,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
+
+	"github.com/ferrymigrate/ferry/engine/redis/internal/grow"
 )
 
 // Type is a RESP type byte.
@@ -279,21 +280,12 @@ func ParseInt(b []byte) (int64, bool) {
 // readBulkBody reads n bytes and the CRLF after them, appending the bytes to
 // dst. Memory grows with what actually arrives, not with what n claims.
 func (r *Reader) readBulkBody(dst []byte, n int64) ([]byte, error) {
-	const step = 64 << 10
-	for n > 0 {
-		k := int64(len(dst))
-		if k < step {
-			k = step
-		}
-		if k > n {
-			k = n
-		}
-		l := len(dst)
-		dst = slices.Grow(dst, int(k))[:l+int(k)]
-		if _, err := io.ReadFull(r, dst[l:]); err != nil {
-			return dst[:l], unexpected(err)
-		}
-		n -= k
+	dst, err := grow.Append(dst, uint64(n), func(b []byte) error {
+		_, err := io.ReadFull(r, b)
+		return unexpected(err)
+	})
+	if err != nil {
+		return dst, err
 	}
 	off := r.off
 	crlf, err := r.br.Peek(2)
